@@ -1,0 +1,32 @@
+# Two entry points: `make run` (set up, then the whole pipeline on the sample data) and
+# `make test` (set up, then every test including the slow end-to-end ones).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test test-fast bench lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	$(PY) -m pip check
+	touch $@
+
+run: setup
+	$(PY) pipeline_from_tasks.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest -m "" $(ARGS)
+
+test-fast: setup
+	$(PY) -m pytest $(ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_transform.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

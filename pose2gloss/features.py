@@ -1,0 +1,114 @@
+"""The one definition of preprocessing: raw landmarks with NaN -> fixed-length model input.
+
+Training (step 3), the exported TFLite model, the server and the UI all go through
+:func:`preprocess_packed`: training calls it on whole packed splits, and the exported model
+calls it on a single sequence inside the graph, so served inputs are the Kaggle raw
+``(frames, 543, 3)`` arrays and there is no second implementation to drift.
+
+Per sequence: keep the model landmarks (lips, both hands, pose subset) and their x, y;
+centre by the mean and scale by the standard deviation of all visible points (NaN ignored);
+then NaN -> 0; resample (nearest frame) sequences longer than ``max_len`` and zero-pad shorter
+ones; optionally append frame-to-frame motion (zero where either frame is padding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from pose2gloss.landmarks import model_landmark_indices
+
+N_MODEL_LANDMARKS = len(model_landmark_indices())
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Preprocessing parameters; stored with every model so serving uses the same ones."""
+
+    max_len: int = 64
+    motion: bool = True
+
+    @property
+    def n_features(self) -> int:
+        return N_MODEL_LANDMARKS * 2 * (2 if self.motion else 1)
+
+    def to_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+def preprocess_packed(frames: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
+    """Preprocess packed sequences: ``(total_frames, 543, 3)`` + ``(n,)`` -> ``(n, max_len, F)``.
+
+    Every sequence must have at least one frame.
+    """
+    frames = tf.convert_to_tensor(frames, tf.float32)
+    lengths = tf.cast(tf.convert_to_tensor(lengths), tf.int32)
+    n = tf.shape(lengths)[0]
+    points = tf.gather(frames, model_landmark_indices(), axis=1)[:, :, :2]  # (T, P, 2)
+    visible = tf.reduce_all(tf.math.is_finite(points), axis=-1, keepdims=True)  # (T, P, 1)
+    clean = tf.where(visible, points, tf.zeros_like(points))
+    visible_f = tf.cast(visible, tf.float32)
+
+    segment = tf.repeat(tf.range(n), lengths)
+    count = tf.math.unsorted_segment_sum(tf.reduce_sum(visible_f, axis=[1, 2]), segment, n)  # (n,)
+    total = tf.math.unsorted_segment_sum(tf.reduce_sum(clean, axis=1), segment, n)  # (n, 2)
+    mean = total / tf.maximum(count, 1.0)[:, None]
+    centred = (clean - tf.gather(mean, segment)[:, None, :]) * visible_f
+    square = tf.math.unsorted_segment_sum(tf.reduce_sum(tf.square(centred), axis=[1, 2]), segment, n)
+    std = tf.sqrt(square / tf.maximum(2.0 * count, 1.0))
+    std = tf.where(std > _EPS, std, tf.ones_like(std))
+    normalised = centred / tf.gather(std, segment)[:, None, None]  # missing points stay exactly 0
+
+    starts = tf.cumsum(lengths, exclusive=True)
+    steps = tf.range(config.max_len)
+    length_col = lengths[:, None]
+    resampled = (steps[None, :] * length_col) // config.max_len
+    frame_in_seq = tf.where(length_col > config.max_len, resampled, tf.broadcast_to(steps, [n, config.max_len]))
+    valid = frame_in_seq < length_col  # (n, max_len)
+    rows = starts[:, None] + tf.minimum(frame_in_seq, length_col - 1)
+    gathered = tf.gather(normalised, rows) * tf.cast(valid, tf.float32)[:, :, None, None]
+    features = tf.reshape(gathered, [n, config.max_len, N_MODEL_LANDMARKS * 2])
+    if not config.motion:
+        return features
+    pair_valid = tf.cast(valid[:, 1:] & valid[:, :-1], tf.float32)[:, :, None]
+    motion = (features[:, 1:] - features[:, :-1]) * pair_valid
+    motion = tf.pad(motion, [[0, 0], [0, 1], [0, 0]])
+    return tf.concat([features, motion], axis=-1)
+
+
+def preprocess_sequence(sequence: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
+    """One raw sequence ``(frames, 543, 3)`` -> ``(max_len, F)``; the form the exported model uses."""
+    sequence = tf.convert_to_tensor(sequence, tf.float32)
+    return preprocess_packed(sequence, tf.shape(sequence)[:1], config)[0]
+
+
+def preprocess_numpy(
+    frames: np.ndarray, lengths: np.ndarray, config: FeatureConfig, chunk: int = 4096
+) -> np.ndarray:
+    """Eager wrapper for packed numpy arrays, in chunks of sequences to bound memory."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) == 0:
+        return np.zeros((0, config.max_len, config.n_features), np.float32)
+    fn = _compiled(config)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    parts = []
+    for first in range(0, len(lengths), chunk):
+        last = min(first + chunk, len(lengths))
+        part_frames = frames[offsets[first] : offsets[last]]
+        parts.append(fn(tf.constant(part_frames, tf.float32), tf.constant(lengths[first:last], tf.int32)).numpy())
+    return np.concatenate(parts)
+
+
+_COMPILED: dict[FeatureConfig, tf.types.experimental.GenericFunction] = {}
+
+
+def _compiled(config: FeatureConfig) -> tf.types.experimental.GenericFunction:
+    if config not in _COMPILED:
+        _COMPILED[config] = tf.function(
+            lambda f, l: preprocess_packed(f, l, config),
+            input_signature=[tf.TensorSpec([None, 543, 3], tf.float32), tf.TensorSpec([None], tf.int32)],
+        )
+    return _COMPILED[config]

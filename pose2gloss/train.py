@@ -1,0 +1,154 @@
+"""Training with Keras: checkpoint the best epoch, reload it, and measure it on validation.
+
+Nothing here knows about ClearML: the step scripts pass a callback for per-epoch logging and
+log the returned metrics themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from pose2gloss.evaluate import top_k_accuracy
+from pose2gloss.features import FeatureConfig
+from pose2gloss.models import build_model, model_params
+
+WEIGHTS_FILE = "model.weights.h5"
+CARD_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    epochs: int = 30
+    reduce_lr_patience: int = 3
+    early_stopping_patience: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError(f"batch_size and epochs must be >= 1, got {self.batch_size}, {self.epochs}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    metrics: dict[str, float]  # val_loss, val_accuracy (top-1), val_top5, best_epoch
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def train(
+    model_name: str,
+    train_xy: tuple[np.ndarray, np.ndarray],
+    val_xy: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    *,
+    config: TrainConfig = TrainConfig(),
+    params: Mapping[str, Any] | None = None,
+    checkpoint_path: str | Path,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+) -> TrainResult:
+    """Train ``model_name`` on preprocessed features, keep the best epoch by validation top-1."""
+    x_train, y_train = train_xy
+    x_val, y_val = val_xy
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise ValueError(f"need training and validation samples, got {len(x_train)} and {len(x_val)}")
+    keras.utils.set_random_seed(config.seed)
+    full_params = model_params(model_name, params)
+    model = build_model(model_name, tuple(x_train.shape[1:]), num_classes, full_params)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+    )
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    fit = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(
+                checkpoint_path, monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True
+            ),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience),
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=config.early_stopping_patience
+            ),
+            *callbacks,
+        ],
+    )
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    model.load_weights(checkpoint_path)
+    metrics = evaluate_model(model, x_val, y_val, prefix="val_")
+    metrics["best_epoch"] = float(int(np.argmax(history["val_accuracy"])) + 1)
+    return TrainResult(model, history, metrics, full_params)
+
+
+def evaluate_model(model: keras.Model, x: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """Loss, top-1 (as ``accuracy``) and top-5 of ``model`` on ``(x, y)``."""
+    scores = model.predict(x, batch_size=256, verbose=0)
+    probabilities = np.clip(scores[np.arange(len(y)), y], 1e-7, 1.0)
+    loss = float(-np.mean(np.log(probabilities)))
+    if not math.isfinite(loss):
+        raise FloatingPointError("model produced non-finite scores")
+    return {
+        f"{prefix}loss": loss,
+        f"{prefix}accuracy": top_k_accuracy(scores, y, 1),
+        f"{prefix}top5": top_k_accuracy(scores, y, 5),
+    }
+
+
+def save_trained(
+    directory: str | Path,
+    model: keras.Model,
+    *,
+    model_name: str,
+    params: Mapping[str, Any],
+    features: FeatureConfig,
+    num_classes: int,
+    metrics: Mapping[str, float] | None = None,
+) -> Path:
+    """Write weights plus a JSON card with everything needed to rebuild the model."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_weights(directory / WEIGHTS_FILE)
+    card = {
+        "model_name": model_name,
+        "params": dict(params),
+        "features": features.to_dict(),
+        "num_classes": num_classes,
+        "metrics": dict(metrics or {}),
+    }
+    (directory / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True))
+    return directory
+
+
+def load_trained(directory: str | Path) -> tuple[keras.Model, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_trained`; returns the model and its card."""
+    directory = Path(directory)
+    card = json.loads((directory / CARD_FILE).read_text())
+    features = FeatureConfig(**card["features"])
+    model = build_model(card["model_name"], (features.max_len, features.n_features), card["num_classes"], card["params"])
+    model.load_weights(directory / WEIGHTS_FILE)
+    return model, card
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    return asdict(config)
