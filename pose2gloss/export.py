@@ -8,12 +8,14 @@ the server, the UI and the Kaggle harness all feed it the same thing.
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
 
+from pose2gloss import bundle
 from pose2gloss.features import FeatureConfig, preprocess_sequence
 from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
 
@@ -48,3 +50,28 @@ def export_tflite(model: keras.Model, features: FeatureConfig, path: str | Path,
             converter.target_spec.supported_types = [tf.float16]
         path.write_bytes(converter.convert())
     return path
+
+
+def export_bundle(
+    model: keras.Model,
+    features: FeatureConfig,
+    directory: str | Path,
+    sign_map: dict[str, int],
+    card: dict[str, Any],
+) -> Path:
+    """Write the deployable bundle: FP32 and FP16 TFLite files, the sign map and the card."""
+    directory = Path(directory)
+    num_classes = int(model.output_shape[-1])
+    if num_classes != len(sign_map):
+        raise ValueError(f"model has {num_classes} outputs but the sign map has {len(sign_map)} signs")
+    export_tflite(model, features, directory / bundle.MODEL_FILE, "fp32")
+    export_tflite(model, features, directory / bundle.MODEL_FP16_FILE, "fp16")
+    full_card = {
+        "features": features.to_dict(),
+        "num_classes": num_classes,
+        "input": {"name": INPUT_NAME, "shape": [None, N_LANDMARKS, N_COORDS], "dtype": "float32"},
+        "output": {"name": OUTPUT_NAME, "shape": [num_classes]},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **card,
+    }
+    return bundle.write_bundle(directory, sign_map, full_card)
