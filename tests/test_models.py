@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from pose2gloss.features import FeatureConfig
+from pose2gloss.models import MODELS, build_model, model_params
+
+SHAPE = (FeatureConfig().max_len, FeatureConfig().n_features)
+
+
+def tiny_batch(n_classes=4, per_class=4, seed=0):
+    """Noisy copies of fixed class prototypes; ``seed`` changes only the noise."""
+    prototypes = np.random.default_rng(100).normal(size=(n_classes, *SHAPE)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), per_class)
+    x = prototypes[labels] + 0.1 * rng.normal(size=(len(labels), *SHAPE)).astype(np.float32)
+    return x, labels
+
+
+def test_registry_names_and_parameters():
+    assert set(MODELS) == {"GISLR", "ConvNeXtTiny"}
+    assert model_params("GISLR", {"conv1d_dropout": 0.5})["conv1d_dropout"] == 0.5
+    with pytest.raises(ValueError, match="unknown parameters"):
+        model_params("GISLR", {"dropout": 0.5})
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("ResNet", SHAPE, 3)
+
+
+@pytest.mark.parametrize("name", ["GISLR", "ConvNeXtTiny"])
+def test_models_output_probabilities(name):
+    model = build_model(name, SHAPE, 7)
+    scores = model(np.zeros((2, *SHAPE), np.float32)).numpy()
+    assert scores.shape == (2, 7)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_gislr_stays_small():
+    assert build_model("GISLR", SHAPE, 250).count_params() < 2_000_000  # well under 40 MB as FP32 TFLite
+
+
+def overfit(name, params, epochs):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y = tiny_batch()
+    model = build_model(name, SHAPE, 4, params)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
+    return history.history
+
+
+def test_gislr_overfits_a_tiny_batch():
+    history = overfit("GISLR", {"dim": 64, "num_blocks": 1, "conv1d_dropout": 0.0, "last_dropout": 0.0}, 25)
+    assert history["accuracy"][-1] == 1.0
+    assert history["loss"][-1] < history["loss"][0] / 5
+
+
+@pytest.mark.slow
+def test_convnext_overfits_a_tiny_batch():
+    history = overfit("ConvNeXtTiny", {"last_dropout": 0.0}, 30)
+    assert history["accuracy"][-1] == 1.0
+    assert history["loss"][-1] < history["loss"][0] / 2
