@@ -60,3 +60,14 @@ def confusion_figure(matrix: np.ndarray, names: Sequence[str], title: str = "Con
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def tflite_agreement(tflite_scores: np.ndarray, reference_scores: np.ndarray) -> dict[str, float]:
+    """How closely an exported model reproduces the reference: same top-1 share, max score gap."""
+    tflite_scores, reference_scores = np.asarray(tflite_scores), np.asarray(reference_scores)
+    if tflite_scores.shape != reference_scores.shape:
+        raise ValueError(f"score shapes differ: {tflite_scores.shape} vs {reference_scores.shape}")
+    return {
+        "top1_agreement": float(np.mean(tflite_scores.argmax(axis=1) == reference_scores.argmax(axis=1))),
+        "max_abs_diff": float(np.max(np.abs(tflite_scores - reference_scores))),
+    }

@@ -112,3 +112,16 @@ def _compiled(config: FeatureConfig) -> tf.types.experimental.GenericFunction:
             input_signature=[tf.TensorSpec([None, 543, 3], tf.float32), tf.TensorSpec([None], tf.int32)],
         )
     return _COMPILED[config]
+
+
+def feature_statistics(features: np.ndarray, lengths: np.ndarray, config: FeatureConfig) -> dict[str, float]:
+    """Summary numbers of a preprocessed split, logged so that data drift is visible per run."""
+    positions = features[..., : N_MODEL_LANDMARKS * 2]
+    return {
+        "sequences": float(len(features)),
+        "mean_frames": float(np.mean(lengths)),
+        "resampled_share": float(np.mean(lengths > config.max_len)),
+        "zero_share": float(np.mean(positions == 0)),
+        "feature_abs_mean": float(np.mean(np.abs(positions))),
+        "feature_std": float(np.std(positions)),
+    }

@@ -1,0 +1,165 @@
+"""Hyper-parameter search space and the two ways of searching it.
+
+* With a server: ClearML's ``HyperParameterOptimizer`` + ``OptimizerOptuna`` clones the
+  winning training task onto the GPU queue (:func:`clearml_optimizer`).
+* Without one (the optimiser clones tasks through the server): an Optuna multi-objective
+  study runs the same training entry point, each trial a subprocess with its own offline
+  ClearML task (:func:`run_local_study`).
+
+Both minimise ``val_loss`` and maximise ``val_accuracy`` over the same space.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pose2gloss.tracking import TASK_ID_FILE_ENV, artifact_json
+
+OBJECTIVES = (("val_loss", "min"), ("val_accuracy", "max"))
+SECTION = "General"
+# Variables through which a parent task (pipeline step or agent) would hijack a trial's Task.init.
+_PARENT_TASK_ENV = (
+    "CLEARML_TASK_ID", "TRAINS_TASK_ID", "CLEARML_SIMULATE_REMOTE_TASK", "CLEARML_LOG_TASK_TO_BACKEND",
+    "CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    kind: str  # "choice", "float", "log_float", "int"
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[Any, ...] = ()
+
+
+def search_space(model_name: str) -> list[Dimension]:
+    """The sprint report's space: batch size, learning rate, LR patience; GISLR adds its dropouts."""
+    space = [
+        Dimension("batch_size", "choice", choices=(32, 64, 128)),
+        Dimension("learning_rate", "log_float", 3e-4, 5e-3),
+        Dimension("reduce_lr_patience", "int", 2, 5),
+    ]
+    if model_name == "GISLR":
+        space += [Dimension("conv1d_dropout", "float", 0.0, 0.4), Dimension("last_dropout", "float", 0.0, 0.5)]
+    return space
+
+
+def suggest(trial, space: list[Dimension]) -> dict[str, Any]:
+    """Draw one point of ``space`` from an Optuna trial."""
+    values: dict[str, Any] = {}
+    for d in space:
+        if d.kind == "choice":
+            values[d.name] = trial.suggest_categorical(d.name, list(d.choices))
+        elif d.kind == "int":
+            values[d.name] = trial.suggest_int(d.name, int(d.low), int(d.high))
+        else:
+            values[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.kind == "log_float")
+    return values
+
+
+def clearml_parameters(space: list[Dimension]) -> list:
+    """The same space as ClearML parameter ranges, named ``General/<name>`` like the training task's."""
+    from clearml.automation import DiscreteParameterRange, UniformIntegerParameterRange, UniformParameterRange
+
+    ranges = []
+    for d in space:
+        name = f"{SECTION}/{d.name}"
+        if d.kind == "choice":
+            ranges.append(DiscreteParameterRange(name, values=list(d.choices)))
+        elif d.kind == "int":
+            ranges.append(UniformIntegerParameterRange(name, min_value=int(d.low), max_value=int(d.high)))
+        else:
+            ranges.append(UniformParameterRange(name, min_value=d.low, max_value=d.high))
+    return ranges
+
+
+def clearml_optimizer(
+    base_task_id: str, model_name: str, *, queue: str, total_max_jobs: int, max_concurrent: int,
+    max_iteration_per_job: int,
+):
+    """``HyperParameterOptimizer`` with ``OptimizerOptuna``, multi-objective on the training scalars."""
+    from clearml.automation import HyperParameterOptimizer
+    from clearml.automation.optuna import OptimizerOptuna
+
+    return HyperParameterOptimizer(
+        base_task_id=base_task_id,
+        hyper_parameters=clearml_parameters(search_space(model_name)),
+        objective_metric_title=[name for name, _ in OBJECTIVES],
+        objective_metric_series=[name for name, _ in OBJECTIVES],
+        objective_metric_sign=[sign for _, sign in OBJECTIVES],
+        optimizer_class=OptimizerOptuna,
+        execution_queue=queue,
+        max_number_of_concurrent_tasks=max_concurrent,
+        total_max_jobs=total_max_jobs,
+        max_iteration_per_job=max_iteration_per_job,
+        save_top_k_tasks_only=total_max_jobs,
+    )
+
+
+TrialRunner = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_local_study(
+    model_name: str, run_trial: TrialRunner, *, n_trials: int, n_jobs: int, seed: int
+) -> list[dict[str, Any]]:
+    """Optuna multi-objective study; returns one record per trial (failed ones without metrics)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = search_space(model_name)
+    records: list[dict[str, Any]] = []
+
+    def objective(trial) -> tuple[float, float]:
+        values = suggest(trial, space)
+        record: dict[str, Any] = {"trial": trial.number, "params": values}
+        records.append(record)
+        try:
+            result = run_trial(values)
+        except Exception as err:  # a failed trial is recorded, the study goes on
+            record["error"] = str(err)
+            raise
+        record.update(result)
+        return float(result["val_loss"]), float(result["val_accuracy"])
+
+    study = optuna.create_study(
+        directions=["minimize" if sign == "min" else "maximize" for _, sign in OBJECTIVES],
+        sampler=optuna.samplers.TPESampler(seed=seed),
+    )
+    study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, catch=(Exception,))
+    return sorted(records, key=lambda r: r["trial"])
+
+
+def training_subprocess(base_params: Mapping[str, Any], cwd: str | Path | None = None) -> TrialRunner:
+    """A trial runner that starts the training step as its own process and ClearML task."""
+
+    def run(values: dict[str, Any]) -> dict[str, Any]:
+        params = {**base_params, **values}
+        with tempfile.TemporaryDirectory() as tmp:
+            id_file = Path(tmp) / "task_id"
+            env = {k: v for k, v in os.environ.items() if k not in _PARENT_TASK_ENV}
+            env[TASK_ID_FILE_ENV] = str(id_file)
+            command = [sys.executable, "-m", "pose2gloss.step4_model_training"]
+            for name, value in params.items():
+                command += [f"--{name}", str(value)]
+            completed = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+            if completed.returncode != 0:
+                raise RuntimeError(f"trial failed (exit {completed.returncode}): {completed.stderr[-2000:]}")
+            task_id = id_file.read_text().strip()
+        metrics = artifact_json(task_id, "metrics")
+        return {"task_id": task_id, "model_name": metrics["model_name"], "params": metrics["params"],
+                "val_loss": metrics["val_loss"], "val_accuracy": metrics["val_accuracy"]}
+
+    return run
+
+
+def dump(records: list[dict[str, Any]]) -> str:
+    return json.dumps(records, indent=2, default=str)

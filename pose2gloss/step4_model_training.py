@@ -1,0 +1,103 @@
+"""Step 4 - model training: one script for every registered model (``model_name``).
+
+The pipeline runs it twice in parallel branches (GISLR and ConvNeXtTiny), and the HPO step
+runs it once per trial. It reports ``val_loss`` and ``val_accuracy`` of the best epoch as its
+last scalars: those are the optimiser's objectives.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from pose2gloss import tracking
+
+DEFAULTS = {
+    "split_task_id": "",
+    "transform_task_id": "",
+    "model_name": "GISLR",
+    "batch_size": 64,
+    "learning_rate": 0.002,
+    "epochs": 12,
+    "reduce_lr_patience": 3,
+    "early_stopping_patience": 5,
+    "max_train_samples": 0,
+    "seed": 0,
+    # Model parameters; each model takes the ones it knows (see pose2gloss.models.MODELS).
+    "dim": 128,
+    "kernel_size": 17,
+    "num_blocks": 2,
+    "heads": 4,
+    "conv1d_dropout": 0.2,
+    "last_dropout": 0.2,
+    "image_size": 32,
+}
+OBJECTIVES = ("val_loss", "val_accuracy")  # scalar title == series, as the HPO step expects
+
+
+def main(argv: list[str] | None = None) -> None:
+    task, params = tracking.start_step("step4_model_training", DEFAULTS, argv, task_type="training")
+    import keras
+
+    from pose2gloss.features import FeatureConfig
+    from pose2gloss.models import MODELS
+    from pose2gloss.train import TrainConfig, save_trained, train
+
+    for required in ("split_task_id", "transform_task_id"):
+        if not params[required]:
+            raise SystemExit(f"{required} is required")
+    name = params["model_name"]
+    if name not in MODELS:
+        raise SystemExit(f"unknown model_name '{name}'; choose one of {sorted(MODELS)}")
+    task.add_tags([name])
+    model_params = {k: params[k] for k in MODELS[name].defaults}
+    config = TrainConfig(**{k: params[k] for k in TrainConfig.__dataclass_fields__})
+    num_classes = len(tracking.artifact_json(params["split_task_id"], "sign_map"))
+    features = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
+    train_xy = _load(params["transform_task_id"], "train", params["max_train_samples"], params["seed"])
+    val_xy = _load(params["transform_task_id"], "val", 0, params["seed"])
+
+    logger = task.get_logger()
+
+    class ReportEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            for key, value in (logs or {}).items():
+                metric = key.removeprefix("val_")
+                logger.report_scalar(metric, "val" if key.startswith("val_") else "train", float(value), epoch + 1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(
+            name, train_xy, val_xy, num_classes, config=config, params=model_params,
+            checkpoint_path=Path(tmp) / "best.weights.h5", callbacks=[ReportEpoch()], verbose=2,
+        )
+        epochs_run = len(result.history["loss"])
+        for objective in OBJECTIVES:
+            logger.report_scalar(objective, objective, result.metrics[objective], epochs_run)
+        tracking.report_single_values(task, result.metrics)
+        model_dir = save_trained(
+            Path(tmp) / "model", result.model, model_name=name, params=result.params, features=features,
+            num_classes=num_classes, metrics=result.metrics,
+        )
+        tracking.upload_file(task, "model", model_dir)
+        tracking.upload_json(
+            task, "metrics", {"task_id": task.id, "model_name": name, "params": params, **result.metrics}
+        )
+        if not task.is_offline():
+            tracking.publish_output_model(task, model_dir / "model.weights.h5", name)
+    print(f"{name}: {result.metrics}", flush=True)
+
+
+def _load(transform_task_id: str, split: str, limit: int, seed: int):
+    import numpy as np
+
+    with np.load(tracking.artifact_local_copy(transform_task_id, f"{split}_features")) as data:
+        x, y = data["x"], data["y"]
+    if limit and limit < len(y):
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+        x, y = x[keep], y[keep]
+    return x, y
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,45 @@
+"""Step 5 - model selection: reload every trained model, evaluate on validation, keep the best.
+
+Parents: the training branches. The winner (by top-1) is the base of the HPO step.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pose2gloss import tracking
+
+DEFAULTS = {"training_task_ids": "", "transform_task_id": ""}
+
+
+def main(argv: list[str] | None = None) -> None:
+    task, params = tracking.start_step("step5_model_selection", DEFAULTS, argv, task_type="qc")
+    import numpy as np
+    import pandas as pd
+
+    from pose2gloss.selection import select_best
+    from pose2gloss.train import evaluate_model, load_trained
+
+    task_ids = [t.strip() for t in str(params["training_task_ids"]).split(",") if t.strip()]
+    if not task_ids or not params["transform_task_id"]:
+        raise SystemExit("training_task_ids (comma-separated) and transform_task_id are required")
+    with np.load(tracking.artifact_local_copy(params["transform_task_id"], "val_features")) as data:
+        x_val, y_val = data["x"], data["y"]
+    candidates = []
+    for task_id in task_ids:
+        model, card = load_trained(tracking.artifact_local_copy(task_id, "model"))
+        trained = tracking.artifact_json(task_id, "metrics")
+        metrics = evaluate_model(model, x_val, y_val, prefix="val_")
+        candidates.append({"task_id": task_id, "model_name": card["model_name"], "params": trained["params"], **metrics})
+        print(f"{card['model_name']} ({task_id}): {metrics}", flush=True)
+    best = select_best(candidates)
+    table = pd.DataFrame([{k: c[k] for k in ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss")}
+                          for c in candidates])
+    task.get_logger().report_table("Selection", "validation", table_plot=table)
+    tracking.report_single_values(task, {"best_val_accuracy": best["val_accuracy"]})
+    tracking.upload_json(task, "selection", {**best, "candidates": candidates})
+    print(f"selected {best['model_name']} ({best['task_id']}) with val top-1 {best['val_accuracy']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

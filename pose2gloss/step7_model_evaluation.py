@@ -1,0 +1,104 @@
+"""Step 7 - evaluation of the final model on the held-out test split, and its export.
+
+Reports top-1/top-5, per-class accuracy and a confusion matrix; exports the deployable bundle
+(TFLite FP32 and FP16 with preprocessing inside, the sign map, a card) and checks that the
+TFLite model makes the same top-1 predictions as Keras on the raw test sequences. Its
+``metrics`` artifact is what CI comments on pull requests and production tagging compares.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from pose2gloss import tracking
+
+DEFAULTS = {"hpo_task_id": "", "split_task_id": "", "augment_task_id": "", "transform_task_id": ""}
+
+
+def main(argv: list[str] | None = None) -> None:
+    task, params = tracking.start_step("step7_model_evaluation", DEFAULTS, argv, task_type="testing")
+    import numpy as np
+    import pandas as pd
+
+    from pose2gloss.bundle import MODEL_FILE, MODEL_FP16_FILE
+    from pose2gloss.data import PackedSequences
+    from pose2gloss.evaluate import (
+        classification_metrics,
+        confusion_figure,
+        confusion_matrix,
+        per_class_accuracy,
+        tflite_agreement,
+    )
+    from pose2gloss.export import export_bundle
+    from pose2gloss.features import FeatureConfig
+    from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.train import load_trained
+
+    missing = [k for k, v in params.items() if not v]
+    if missing:
+        raise SystemExit(f"required parameters missing: {missing}")
+    verdict = tracking.artifact_json(params["hpo_task_id"], "hpo_result")
+    sign_map = tracking.artifact_json(params["split_task_id"], "sign_map")
+    names = {i: s for s, i in sign_map.items()}
+    model, card = load_trained(tracking.artifact_local_copy(verdict["best_task_id"], "model"))
+    features = FeatureConfig(**card["features"])
+    with np.load(tracking.artifact_local_copy(params["transform_task_id"], "test_features")) as data:
+        x_test, y_test = data["x"], data["y"]
+    raw_test = PackedSequences.load(tracking.artifact_local_copy(params["augment_task_id"], "test_raw"))
+
+    scores = model.predict(x_test, batch_size=256, verbose=0)
+    metrics = classification_metrics(scores, y_test)
+    predictions = scores.argmax(axis=1)
+    per_class = per_class_accuracy(predictions, y_test)
+    classes = sorted(per_class)
+    logger = task.get_logger()
+    logger.report_matplotlib_figure(
+        "Confusion matrix", "test",
+        figure=confusion_figure(confusion_matrix(predictions, y_test, classes), [names[c] for c in classes]),
+        report_image=True,
+    )
+    logger.report_table("Per-class accuracy", "test", table_plot=pd.DataFrame(
+        {"sign": [names[c] for c in classes], "accuracy": [per_class[c] for c in classes]}))
+    tracking.report_scalars(task, "test", {"top1": metrics["top1"], "top5": metrics["top5"]})
+    tracking.report_single_values(task, {"test_top1": metrics["top1"], "test_top5": metrics["top5"]})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = export_bundle(model, features, Path(tmp) / "bundle", sign_map, {
+            "model_name": card["model_name"],
+            "model_id": f"{card['model_name']}-{verdict['best_task_id']}",
+            "params": card["params"],
+            "training_task_id": verdict["best_task_id"],
+            "evaluation_task_id": task.id,
+            "metrics": {"test_top1": metrics["top1"], "test_top5": metrics["top5"], **verdict["metrics"]},
+        })
+        exported = {}
+        for label, name in (("fp32", MODEL_FILE), ("fp16", MODEL_FP16_FILE)):
+            classifier = TFLiteClassifier(bundle_dir / name)
+            tflite_scores = np.stack([classifier.predict(s) for s in raw_test.sequences()])
+            exported[label] = {**tflite_agreement(tflite_scores, scores), "bytes": (bundle_dir / name).stat().st_size}
+            tracking.report_single_values(task, {f"tflite_{label}_{k}": v for k, v in exported[label].items()})
+        print(f"TFLite vs Keras on {len(y_test)} test sequences: {exported}", flush=True)
+        tracking.upload_file(task, "bundle", bundle_dir)
+
+    report = {
+        "test_top1": metrics["top1"],
+        "test_top5": metrics["top5"],
+        "n_test": int(metrics["n"]),
+        "model_name": card["model_name"],
+        "model_id": f"{card['model_name']}-{verdict['best_task_id']}",
+        "training_task_id": verdict["best_task_id"],
+        "source": verdict["source"],
+        "val_accuracy": verdict["metrics"].get("val_accuracy"),
+        "per_class_accuracy": {names[c]: acc for c, acc in per_class.items()},
+        "tflite": exported,
+    }
+    tracking.upload_json(task, "metrics", report)
+    print(f"test top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} ({card['model_name']})", flush=True)
+    if exported["fp32"]["top1_agreement"] < 1.0:
+        raise SystemExit(f"TFLite FP32 disagrees with Keras on the test set: {exported['fp32']}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,184 @@
+"""The ClearML boundary: task start-up, parameters, artifacts and the offline/server switch.
+
+Every step script goes through :func:`start_step`, so they all behave the same way:
+
+* no ClearML server configured -> the SDK's offline mode (sessions land under
+  ``$CLEARML_CACHE_DIR/offline`` and can be imported to a server later);
+* ``POSE2GLOSS_REGISTER_ONLY=1`` -> create the task with its parameters and stop, which is how
+  the pipeline registers the base task of each step;
+* under the pipeline (or an agent) the values connected here are replaced by the task's.
+
+The rest of the library never imports ClearML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT = "pose2gloss"
+REGISTER_ENV = "POSE2GLOSS_REGISTER_ONLY"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_CONFIG = REPO_ROOT / "clearml.conf"
+REGISTERED_MARKER = "POSE2GLOSS_REGISTERED_TASK"
+TASK_ID_FILE_ENV = "POSE2GLOSS_TASK_ID_FILE"  # where a step writes its task id, for whoever started it
+
+
+def server_configured() -> bool:
+    """True when a ClearML server is configured (env credentials or a user config file)."""
+    if os.environ.get("CLEARML_OFFLINE_MODE", "").lower() in ("1", "true", "yes"):
+        return False
+    if os.environ.get("CLEARML_API_HOST") and os.environ.get("CLEARML_API_ACCESS_KEY"):
+        return True
+    config = os.environ.get("CLEARML_CONFIG_FILE")
+    candidates = [Path(config)] if config else [Path.home() / "clearml.conf", Path.home() / ".clearml.conf"]
+    return any(p.is_file() and "access_key" in p.read_text() for p in candidates if p != LOCAL_CONFIG)
+
+
+def configure_environment(cache_dir: str | Path | None = None) -> bool:
+    """Select offline mode when no server is configured; returns True when offline.
+
+    Offline, the project's ``clearml.conf`` is used (it turns off the reporting subprocess,
+    which otherwise adds ~10 s to every task close) and sessions go under ``cache_dir``.
+    Child processes inherit these variables.
+    """
+    if server_configured():
+        return False
+    os.environ["CLEARML_OFFLINE_MODE"] = "1"
+    os.environ.setdefault("CLEARML_CONFIG_FILE", str(LOCAL_CONFIG))
+    if cache_dir is not None:
+        os.environ["CLEARML_CACHE_DIR"] = str(Path(cache_dir).resolve())
+    return True
+
+
+def offline_sessions_dir() -> Path:
+    from clearml.config import get_cache_dir
+
+    return Path(get_cache_dir()) / "offline"
+
+
+def parse_overrides(defaults: Mapping[str, Any], argv: list[str] | None) -> dict[str, Any]:
+    """Command-line ``--name value`` overrides of a step's defaults, typed like the defaults."""
+    parser = argparse.ArgumentParser(description="Run this pipeline step on its own (values override defaults).")
+    for name, value in defaults.items():
+        kind = type(value)
+        if kind is bool:
+            parser.add_argument(f"--{name}", type=_parse_bool, default=value, metavar="BOOL")
+        elif kind in (int, float):
+            parser.add_argument(f"--{name}", type=kind, default=value)
+        else:
+            parser.add_argument(f"--{name}", type=str, default=value)
+    return vars(parser.parse_args(argv))
+
+
+def start_step(
+    task_name: str,
+    defaults: Mapping[str, Any],
+    argv: list[str] | None = None,
+    task_type: str = "data_processing",
+):
+    """``Task.init`` + ``task.connect`` for a step; returns ``(task, params)``.
+
+    In register-only mode the task is left as a draft with its parameters and the process exits.
+    """
+    configure_environment()
+    params = parse_overrides(defaults, argv)
+    from clearml import Task
+
+    task = Task.init(
+        project_name=PROJECT,
+        task_name=task_name,
+        task_type=getattr(Task.TaskTypes, task_type),
+        reuse_last_task_id=False,
+        auto_connect_frameworks={"tensorflow": False, "tensorboard": False, "matplotlib": False},
+        auto_connect_arg_parser=False,
+    )
+    task.connect(params)
+    id_file = os.environ.get(TASK_ID_FILE_ENV)
+    if id_file:
+        Path(id_file).write_text(task.id)
+    if os.environ.get(REGISTER_ENV) == "1":
+        print(f"{REGISTERED_MARKER}={task.id}", flush=True)
+        if Task.running_locally() and not task.is_offline():
+            task.execute_remotely(queue_name=None, clone=False, exit_process=True)
+        task.close()
+        sys.exit(0)
+    return task, coerce_like(defaults, params)
+
+
+def coerce_like(defaults: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Values from the UI or an override arrive as strings: give them the defaults' types back."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        default = defaults.get(name)
+        if isinstance(default, bool):
+            out[name] = value if isinstance(value, bool) else _parse_bool(str(value))
+        elif isinstance(default, int) and not isinstance(value, int):
+            out[name] = int(float(value))
+        elif isinstance(default, float) and not isinstance(value, float):
+            out[name] = float(value)
+        else:
+            out[name] = value
+    return out
+
+
+def upload_json(task, name: str, payload: Mapping[str, Any]) -> None:
+    task.upload_artifact(name, artifact_object=dict(payload), wait_on_upload=True)
+
+
+def upload_file(task, name: str, path: str | Path) -> None:
+    task.upload_artifact(name, artifact_object=Path(path), wait_on_upload=True)
+
+
+def artifact_local_copy(task_id: str, name: str) -> Path:
+    """Local path of an artifact of another task (downloaded or, offline, from the session)."""
+    from clearml import Task
+
+    source = Task.get_task(task_id=task_id)
+    if name not in source.artifacts:
+        raise KeyError(f"task {task_id} has no artifact '{name}' (has {sorted(source.artifacts)})")
+    local = source.artifacts[name].get_local_copy()
+    if local is None:
+        raise FileNotFoundError(f"artifact '{name}' of task {task_id} could not be fetched")
+    return Path(local)
+
+
+def artifact_json(task_id: str, name: str) -> dict[str, Any]:
+    path = artifact_local_copy(task_id, name)
+    return json.loads(path.read_text())
+
+
+def report_scalars(task, title: str, values: Mapping[str, float], iteration: int = 0) -> None:
+    logger = task.get_logger()
+    for series, value in values.items():
+        logger.report_scalar(title=title, series=series, value=float(value), iteration=iteration)
+
+
+def report_single_values(task, values: Mapping[str, float]) -> None:
+    logger = task.get_logger()
+    for name, value in values.items():
+        logger.report_single_value(name, float(value))
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def publish_output_model(task, weights_path: str | Path, model_name: str) -> str:
+    """Register the weights as a published ClearML model of ``task`` (server only)."""
+    from clearml import OutputModel
+
+    model = OutputModel(task=task, framework="Keras", name=f"{PROJECT}-{model_name}", tags=[model_name])
+    model.update_weights(weights_filename=str(weights_path), auto_delete_file=False)
+    model.publish()
+    return model.id
