@@ -1,0 +1,457 @@
+"""pose2gloss server: MediaPipe landmark sequences in, ASL glosses out (FastAPI + LiteRT).
+
+Run it with ``uvicorn serving.pose2gloss:app`` or ``python serving/pose2gloss.py --help``.
+Settings come from ``POSE2GLOSS_*`` variables (see ``serving/settings.py`` and ``serving/README.md``).
+
+Endpoints: ``GET /health`` (alive), ``GET /ready`` (model loaded, with its metadata),
+``GET /model`` (the model card and gloss list), ``POST /predict`` (one sequence as JSON, ``.npy``,
+Kaggle parquet or a multipart upload), ``POST /predict/batch`` (JSON or ``.npz``),
+``GET /metrics`` (Prometheus) and ``/docs``.
+
+The model is loaded once, in the lifespan. Decoding and inference run in the thread pool;
+each worker thread has its own LiteRT interpreter (:class:`pose2gloss.inference.TFLiteClassifier`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":  # `python serving/pose2gloss.py`: this folder would shadow the pose2gloss library
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_fastapi_instrumentator import Instrumentator
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pose2gloss import __version__
+from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from serving.decode import Decoded, InputError, Limits, decode_json, decode_npy, decode_npz, decode_parquet, sniff_file
+from serving.model_source import ServedModel, load_model
+from serving.settings import Settings
+
+log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
+
+API_KEY_HEADER = "X-API-Key"
+JSON_TYPES = ("application/json",)
+NPY_TYPES = ("application/x-npy", "application/octet-stream")
+NPZ_TYPES = ("application/x-npz", "application/zip")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+MULTIPART = "multipart/form-data"
+
+
+# ---------------------------------------------------------------------------------------------
+# Response models (what /docs shows)
+
+
+class Prediction(BaseModel):
+    gloss: str = Field(examples=["hello"])
+    score: float = Field(description="probability of the gloss", examples=[0.91])
+
+
+class PredictResponse(BaseModel):
+    model_id: str
+    predictions: list[Prediction] = Field(description="top-k glosses, best first")
+    frames: int = Field(description="frames received")
+    inference_ms: float = Field(description="time in the interpreter")
+
+
+class SequenceResult(BaseModel):
+    predictions: list[Prediction]
+    frames: int
+
+
+class BatchResponse(BaseModel):
+    model_id: str
+    results: list[SequenceResult] = Field(description="one per sequence, in the order sent")
+    inference_ms: float = Field(description="time in the interpreter for the whole batch")
+
+
+class Ready(BaseModel):
+    ready: bool
+    model_id: str
+    source: str = Field(description="POSE2GLOSS_MODEL, clearml or runs/production.json")
+    location: str
+    model_file: str
+    created: str | None
+    num_classes: int
+
+
+class Problem(BaseModel):
+    detail: str = Field(examples=["landmarks[0]: expected 543 landmarks per frame, got 542"])
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "body cannot be parsed (empty, not JSON, corrupt file)"},
+    401: {"model": Problem, "description": "missing or wrong X-API-Key (only when POSE2GLOSS_API_KEY is set)"},
+    413: {"model": Problem, "description": "body larger than POSE2GLOSS_MAX_BODY_BYTES"},
+    415: {"model": Problem, "description": "unsupported Content-Type"},
+    422: {"model": Problem, "description": "parsed, but not a valid landmark sequence; the message says where"},
+}
+
+
+def _example_frame() -> list[list[float | None]]:
+    """One plausible frame: a grid of points, the left hand missing (null)."""
+    frame: list[list[float | None]] = []
+    for i in range(N_LANDMARKS):
+        if 468 <= i < 489:
+            frame.append([None, None, None])
+        else:
+            frame.append([round(0.3 + 0.4 * (i % 23) / 23, 4), round(0.2 + 0.6 * (i // 23) / 24, 4), 0.0])
+    return frame
+
+
+_LANDMARKS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "description": f"frames × {N_LANDMARKS} landmarks × [x, y, z]; null for a missing point",
+    "items": {"type": "array", "minItems": N_LANDMARKS, "maxItems": N_LANDMARKS,
+              "items": {"type": "array", "minItems": N_COORDS, "maxItems": N_COORDS,
+                        "items": {"type": ["number", "null"]}}},
+}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_TOP_K_SCHEMA = {"type": "integer", "minimum": 1, "description": "number of glosses to return"}
+
+
+def _predict_body() -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {
+            "schema": {"type": "object", "required": ["landmarks"], "additionalProperties": False,
+                       "properties": {"landmarks": _LANDMARKS_SCHEMA, "top_k": _TOP_K_SCHEMA}},
+            "examples": {"one frame": {"summary": "one frame, left hand missing",
+                                       "value": {"landmarks": [_example_frame()], "top_k": 3}}},
+        },
+        "application/x-npy": {**_BINARY, "example": "numpy.save(f, float32 array (frames, 543, 3)), NaN = missing"},
+        "application/vnd.apache.parquet": {**_BINARY, "example": "one Kaggle GISLR sequence file"},
+        MULTIPART: {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": ".npy, .parquet or .json file"}}}},
+    }}}
+
+
+def _batch_body() -> dict[str, Any]:
+    item = {"type": "object", "required": ["landmarks"], "additionalProperties": False,
+            "properties": {"landmarks": _LANDMARKS_SCHEMA}}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {
+            "schema": {"type": "object", "required": ["sequences"], "additionalProperties": False,
+                       "properties": {"sequences": {"type": "array", "minItems": 1, "items": item},
+                                      "top_k": _TOP_K_SCHEMA}},
+            "examples": {"two sequences": {"value": {"sequences": [{"landmarks": [_example_frame()]},
+                                                                   {"landmarks": [_example_frame()] * 2}],
+                                                     "top_k": 2}}},
+        },
+        "application/x-npz": {**_BINARY, "example": "numpy.savez(f, *arrays): each (frames, 543, 3)"},
+    }}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+class Metrics:
+    """The server's own metrics, next to the HTTP ones of prometheus-fastapi-instrumentator."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.inference = Histogram(
+            "pose2gloss_inference_seconds", "Time in the TFLite interpreter per sequence", registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.decode = Histogram(
+            "pose2gloss_decode_seconds", "Time to turn a request body into landmark arrays", ["format"],
+            registry=registry, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.predictions = Counter("pose2gloss_predictions", "Top-1 predictions per gloss", ["gloss"],
+                                   registry=registry)
+        self.rejected = Counter("pose2gloss_rejected_requests", "Requests refused with a 4xx, by reason", ["reason"],
+                                registry=registry)
+        self.model = Gauge("pose2gloss_model_info", "The served model (value 1)", ["model_id", "source"],
+                           registry=registry, multiprocess_mode="max")
+
+
+# ---------------------------------------------------------------------------------------------
+# Request-size limit
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to bodies over ``max_bytes``, by Content-Length or by counting a streamed body.
+
+    FastAPI has no limit of its own, and a Content-Length check alone is bypassed by chunked
+    uploads, so this wraps ``receive`` and stops reading at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] = lambda: None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._error()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except InputError as err:  # raised while reading, outside a route's exception handlers
+            if started or err.status != 413:
+                raise
+            await self._reject(scope, send)
+
+    def _error(self) -> InputError:
+        return InputError(f"body larger than {self.max_bytes} bytes (POSE2GLOSS_MAX_BODY_BYTES)", 413, "too_large")
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        self.on_reject()
+        response = JSONResponse({"detail": self._error().message}, status_code=413, headers={"Connection": "close"})
+        await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(settings: Settings | None = None, served: ServedModel | None = None) -> FastAPI:
+    """Build the app; the model is loaded in the lifespan unless ``served`` is given."""
+    settings = settings or Settings.from_env()
+    limits = Limits(settings.max_frames, settings.max_batch, settings.max_abs_coord, settings.max_body_bytes)
+    registry = CollectorRegistry(auto_describe=True)
+    metrics = Metrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model = served or await run_in_threadpool(load_model, settings)
+        app.state.model = model
+        metrics.model.labels(model.model_id, model.source).set(1)
+        log.info("serving model %s (%d glosses) from %s: %s", model.model_id, len(model.signs), model.source,
+                 model.location)
+        yield
+        app.state.model = None
+
+    app = FastAPI(
+        title="pose2gloss",
+        version=__version__,
+        summary="MediaPipe Holistic landmark sequences -> ASL glosses (isolated signs, Kaggle GISLR layout).",
+        description=(
+            "Send one sequence of MediaPipe Holistic landmarks (543 points per frame: face, left hand, pose, "
+            "right hand; x, y, z image-normalised) and get the most likely glosses. JSON is simplest; `.npy` "
+            "(float32, NaN for missing points) is ~40× cheaper to decode. The gloss names come with the model. "
+            f"When `POSE2GLOSS_API_KEY` is set, `/predict*` need the `{API_KEY_HEADER}` header."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.model = None
+    app.state.settings = settings
+
+    def current_model(request: Request) -> ServedModel:
+        model = request.app.state.model
+        if model is None:
+            raise InputError("model not loaded yet", 503, "not_ready")
+        return model
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, err: InputError) -> JSONResponse:
+        metrics.rejected.labels(err.reason).inc()
+        headers = {"WWW-Authenticate": "ApiKey"} if err.status == 401 else None
+        return JSONResponse({"detail": err.message}, status_code=err.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        metrics.rejected.labels("parameter").inc()
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    def top_predictions(model: ServedModel, scores: np.ndarray, k: int) -> list[Prediction]:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if not np.isfinite(scores).all():
+            raise RuntimeError(f"model {model.model_id} produced non-finite scores")
+        if scores.min() < 0 or abs(scores.sum() - 1.0) > 1e-3:  # logits: turn them into probabilities
+            scores = np.exp(scores - scores.max())
+            scores /= scores.sum()
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        metrics.predictions.labels(model.signs[best[0]]).inc()
+        return [Prediction(gloss=model.signs[i], score=float(scores[i])) for i in best]
+
+    def run(model: ServedModel, sequences: list[np.ndarray], k: int) -> tuple[list[SequenceResult], float]:
+        results, total = [], 0.0
+        for sequence in sequences:
+            start = time.perf_counter()
+            scores = model.classifier.predict(sequence)
+            elapsed = time.perf_counter() - start
+            metrics.inference.observe(elapsed)
+            total += elapsed
+            results.append(SequenceResult(predictions=top_predictions(model, scores, k), frames=len(sequence)))
+        return results, total * 1000.0
+
+    def pick_top_k(body_k: int | None, query_k: int | None) -> int:
+        return body_k or query_k or settings.top_k
+
+    async def read_body(request: Request, kinds: tuple[tuple[str, ...], ...]) -> tuple[str, bytes]:
+        """The media type (checked against ``kinds`` before reading) and the body bytes."""
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        accepted = [t for group in kinds for t in group]
+        if media not in accepted:
+            shown = f"Content-Type {media!r}" if media else "no Content-Type"
+            raise InputError(f"{shown} not supported; send one of {accepted}", 415, "content_type")
+        if media == MULTIPART:
+            form = await request.form(max_files=1, max_fields=4)
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InputError('multipart body needs one file field named "file"', 422, "field")
+            return media, await upload.read()
+        return media, await request.body()
+
+    @app.get("/health", tags=["probes"], summary="Liveness: the process answers")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["probes"], summary="Readiness: the model is loaded",
+             responses={503: {"model": Problem, "description": "model not loaded"}})
+    def ready(request: Request) -> Ready:
+        model = current_model(request)
+        return Ready(ready=True, model_id=model.model_id, source=model.source, location=model.location,
+                     model_file=model.model_file.name, created=model.created, num_classes=len(model.signs))
+
+    @app.get("/model", tags=["probes"], summary="The served model's card and gloss list")
+    def model_card(request: Request) -> dict[str, Any]:
+        model = current_model(request)
+        return {"model_id": model.model_id, "source": model.source, "card": model.bundle.card, "signs": model.signs}
+
+    @app.post("/predict", tags=["predict"], summary="Glosses for one landmark sequence",
+              response_model=PredictResponse, responses=ERROR_RESPONSES, openapi_extra=_predict_body(),
+              dependencies=[Depends(require_api_key)])
+    async def predict(
+        request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses to return")] = None
+    ) -> PredictResponse:
+        model = current_model(request)
+        media, body = await read_body(request, (JSON_TYPES, NPY_TYPES, PARQUET_TYPES, (MULTIPART,)))
+
+        def work() -> PredictResponse:
+            start = time.perf_counter()
+            if media in JSON_TYPES:
+                decoded = decode_json(body, limits)
+            elif media in NPY_TYPES:
+                decoded = Decoded([decode_npy(body, limits)])
+            elif media in PARQUET_TYPES:
+                decoded = Decoded([decode_parquet(body, limits)])
+            else:
+                found = sniff_file(body, limits)
+                decoded = found if isinstance(found, Decoded) else Decoded([found])
+            metrics.decode.labels(media.split("/")[-1]).observe(time.perf_counter() - start)
+            k = _check_k(pick_top_k(decoded.top_k, top_k), model)
+            results, ms = run(model, decoded.sequences, k)
+            return PredictResponse(model_id=model.model_id, predictions=results[0].predictions,
+                                   frames=results[0].frames, inference_ms=round(ms, 3))
+
+        return await run_in_threadpool(work)
+
+    @app.post("/predict/batch", tags=["predict"], summary="Glosses for several sequences",
+              response_model=BatchResponse, responses=ERROR_RESPONSES, openapi_extra=_batch_body(),
+              dependencies=[Depends(require_api_key)])
+    async def predict_batch(
+        request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses per sequence")] = None
+    ) -> BatchResponse:
+        model = current_model(request)
+        media, body = await read_body(request, (JSON_TYPES, NPZ_TYPES))
+
+        def work() -> BatchResponse:
+            start = time.perf_counter()
+            decoded = decode_json(body, limits, batch=True) if media in JSON_TYPES else decode_npz(body, limits)
+            metrics.decode.labels(media.split("/")[-1]).observe(time.perf_counter() - start)
+            k = _check_k(pick_top_k(decoded.top_k, top_k), model)
+            results, ms = run(model, decoded.sequences, k)
+            return BatchResponse(model_id=model.model_id, results=results, inference_ms=round(ms, 3))
+
+        return await run_in_threadpool(work)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       on_reject=lambda: metrics.rejected.labels("too_large").inc())
+    Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry).instrument(
+        app, latency_highr_buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        latency_lowr_buckets=(0.01, 0.1, 1),
+    ).expose(app, include_in_schema=True, tags=["probes"])
+    return app
+
+
+API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                       description="required when the server has POSE2GLOSS_API_KEY set")
+
+
+def require_api_key(request: Request, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
+    """Refuse the request unless it carries the configured key (compared in constant time)."""
+    expected = request.app.state.settings.api_key.encode()
+    if expected and not (key and secrets.compare_digest(key.encode(), expected)):
+        raise InputError(f"missing or wrong {API_KEY_HEADER} header", 401, "api_key")
+
+
+def _check_k(k: int, model: ServedModel) -> int:
+    if k > len(model.signs):
+        raise InputError(f"top_k: {k} is more than the model's {len(model.signs)} glosses", reason="top_k")
+    return k
+
+
+app = create_app()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python serving/pose2gloss.py``: start uvicorn; flags override the POSE2GLOSS_* variables."""
+    defaults = Settings.from_env()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="bundle folder or .tflite file (POSE2GLOSS_MODEL)")
+    parser.add_argument("--host", default=defaults.host, help="address to bind (POSE2GLOSS_HOST)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="port (POSE2GLOSS_PORT)")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="processes (POSE2GLOSS_WORKERS)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    if args.model:
+        os.environ["POSE2GLOSS_MODEL"] = args.model  # read by the app in each worker process
+    import uvicorn
+
+    uvicorn.run("serving.pose2gloss:app", host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Server settings, read once from ``POSE2GLOSS_*`` environment variables.
+
+Every limit that protects the server from bad input lives here, with a default that a
+64-frame MediaPipe request never comes near.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "POSE2GLOSS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server configuration; each field ``name`` is set by the variable ``POSE2GLOSS_<NAME>``."""
+
+    model: str = ""  # a bundle folder or a .tflite file inside one; empty: ClearML, then runs/production.json
+    runs_dir: Path = Path("runs")  # where the offline pipeline records the production bundle
+    clearml: str = "auto"  # auto: ask ClearML when a server is configured; on: must; off: never
+    clearml_tag: str = "production"
+    cache_dir: Path = Path.home() / ".cache" / "pose2gloss" / "models"  # bundles downloaded from ClearML
+    api_key: str = ""  # when set, /predict* need the header X-API-Key with this value
+    max_frames: int = 1024
+    max_batch: int = 32
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_abs_coord: float = 1000.0  # MediaPipe coordinates are image-normalised; anything larger is garbage
+    top_k: int = 5  # default number of glosses returned
+    num_threads: int = 1  # interpreter threads per worker thread
+    host: str = "127.0.0.1"  # for `python serving/pose2gloss.py`
+    port: int = 8000
+    workers: int = 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from the environment (``os.environ`` by default); keyword overrides win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is None or field.name in overrides:
+                continue
+            default = getattr(cls, field.name)
+            try:
+                values[field.name] = type(default)(raw.strip())
+            except ValueError as err:
+                raise ValueError(f"{ENV_PREFIX}{field.name.upper()}={raw!r}: not a valid {type(default).__name__}") from err
+        settings = cls(**{**values, **overrides})  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject settings that would make the server misbehave, naming the variable."""
+        positive = ("max_frames", "max_batch", "max_body_bytes", "max_abs_coord", "top_k", "num_threads", "workers")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.clearml not in ("auto", "on", "off"):
+            raise ValueError(f"{ENV_PREFIX}CLEARML must be auto, on or off, got {self.clearml!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"{ENV_PREFIX}PORT must be 1..65535, got {self.port}")
