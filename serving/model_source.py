@@ -93,21 +93,20 @@ def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
 
 
 def clearml_wanted(settings: Settings) -> bool:
+    """``auto``: when a ClearML server is configured, by the same rule as the pipeline steps."""
     if settings.clearml != "auto":
         return settings.clearml == "on"
-    if os.environ.get("CLEARML_OFFLINE_MODE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    if os.environ.get("CLEARML_API_HOST"):
-        return True
-    config = os.environ.get("CLEARML_CONFIG_FILE") or "~/clearml.conf"
-    return Path(config).expanduser().is_file()
+    from pose2gloss.tracking import server_configured
+
+    return server_configured()
 
 
 def load_from_clearml(settings: Settings) -> ServedModel:
-    """The newest ClearML model tagged ``settings.clearml_tag``, else the newest such pipeline task.
+    """The newest ClearML model tagged ``settings.clearml_tag``, else the newest such task.
 
-    The model (or the task's ``bundle`` artifact) holds the bundle folder, uploaded as a package.
-    It is downloaded once into ``settings.cache_dir/<id>`` and verified on every start.
+    A tagged model holds the bundle folder as its weights package. A tagged task holds it as its
+    ``bundle`` artifact (what step 7 uploads), or is a pipeline whose step task does. The bundle
+    is downloaded once into ``settings.cache_dir/<id>`` and verified on every start.
     """
     from clearml import Model, Task  # only here: the server runs without ClearML installed
 
@@ -120,15 +119,11 @@ def load_from_clearml(settings: Settings) -> ServedModel:
         def fetch() -> str:
             return item.get_local_copy(extract_archive=True, raise_on_error=True)
     else:
-        tasks = Task.get_tasks(tags=[tag], task_filter={"order_by": ["-last_update"], "status": ["completed"]})
-        tasks = [task for task in tasks if BUNDLE_ARTIFACT in task.artifacts]
-        if not tasks:
-            raise ModelNotFound(f"no ClearML model or completed task with a '{BUNDLE_ARTIFACT}' artifact tagged '{tag}'")
-        task = tasks[0]
-        key, location = f"task-{task.id}", f"ClearML task {task.id} artifact '{BUNDLE_ARTIFACT}'"
+        holder = _task_with_bundle(Task, tag)
+        key, location = f"task-{holder.id}", f"ClearML task {holder.id} artifact '{BUNDLE_ARTIFACT}'"
 
         def fetch() -> str:
-            return task.artifacts[BUNDLE_ARTIFACT].get_local_copy(extract_archive=True, raise_on_error=True)
+            return holder.artifacts[BUNDLE_ARTIFACT].get_local_copy(extract_archive=True, raise_on_error=True)
 
     cached = Path(settings.cache_dir) / key
     for attempt in range(2):
@@ -145,6 +140,19 @@ def load_from_clearml(settings: Settings) -> ServedModel:
         log.info("serving %s from %s (cache %s)", served.model_id, location, cached)
         return ServedModel(served.bundle, served.classifier, "clearml", location, served.model_file)
     raise AssertionError("unreachable")
+
+
+def _task_with_bundle(task_class, tag: str):
+    """The newest finished task tagged ``tag`` that has the bundle artifact, or whose step has it."""
+    finished = {"order_by": ["-last_update"], "status": ["completed", "published"]}
+    for task in task_class.get_tasks(tags=[tag], task_filter=finished):
+        if BUNDLE_ARTIFACT in task.artifacts:
+            return task
+        for step in task_class.get_tasks(task_filter={**finished, "parent": task.id}):
+            if BUNDLE_ARTIFACT in step.artifacts:
+                return step
+    raise ModelNotFound(f"no ClearML model tagged '{tag}', and no finished task or pipeline tagged '{tag}' "
+                        f"with a '{BUNDLE_ARTIFACT}' artifact")
 
 
 def _store(downloaded: Path, cached: Path) -> None:

@@ -482,7 +482,7 @@ def test_tampered_bundle_is_refused(bundle_dir, tmp_path):
 
 
 def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: bool = True):
-    """A stand-in ``clearml`` module: a model (or a pipeline task artifact) whose download is the bundle."""
+    """A stand-in ``clearml`` module: a tagged model, or a tagged pipeline whose step 7 task has the bundle."""
 
     class FakeModel:
         id = "abc123"
@@ -498,16 +498,21 @@ def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: b
 
     class FakeArtifact:
         def get_local_copy(self, extract_archive, raise_on_error):
-            downloads.append("task")
-            return str(bundle_dir.parent)  # a folder that holds the bundle one level down
+            downloads.append("step7")
+            return str(bundle_dir.parent)  # an extracted folder artifact: the bundle one level down
 
     class FakeTask:
-        id = "pipe42"
-        artifacts = {"bundle": FakeArtifact()}
+        def __init__(self, task_id, artifacts):
+            self.id, self.artifacts = task_id, artifacts
 
         @staticmethod
-        def get_tasks(tags, task_filter):
-            return [FakeTask()]
+        def get_tasks(tags=None, task_filter=None):
+            assert task_filter["status"] == ["completed", "published"]
+            if tags == ["production"]:
+                return [FakeTask("pipe42", {})]
+            if task_filter.get("parent") == "pipe42":
+                return [FakeTask("step6", {"hpo_result": object()}), FakeTask("step7", {"bundle": FakeArtifact()})]
+            return []
 
     module = types.ModuleType("clearml")
     module.Model, module.Task = FakeModel, FakeTask
@@ -530,7 +535,7 @@ def test_model_from_clearml_pipeline_artifact(bundle_dir, tmp_path, monkeypatch)
     downloads: list[str] = []
     _fake_clearml(monkeypatch, bundle_dir, downloads, models=False)
     served = load_model(Settings(clearml="on", cache_dir=tmp_path / "cache"))
-    assert served.source == "clearml" and "pipe42" in served.location and downloads == ["task"]
+    assert served.source == "clearml" and "step7" in served.location and downloads == ["step7"]
 
 
 def test_clearml_failure_falls_back_to_the_offline_pointer(bundle_dir, tmp_path, monkeypatch):
@@ -544,10 +549,13 @@ def test_clearml_failure_falls_back_to_the_offline_pointer(bundle_dir, tmp_path,
     module.Model, module.Task = Broken, Broken
     monkeypatch.setitem(sys.modules, "clearml", module)
     monkeypatch.setenv("CLEARML_API_HOST", "http://clearml.invalid:8008")
+    monkeypatch.setenv("CLEARML_API_ACCESS_KEY", "key")
     monkeypatch.delenv("CLEARML_OFFLINE_MODE", raising=False)
     record_production(bundle_dir, tmp_path / "runs")
     served = load_model(Settings(runs_dir=tmp_path / "runs"))  # clearml="auto": configured, but down
     assert served.source == "runs/production.json"
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
+    assert load_model(Settings(runs_dir=tmp_path / "runs")).source == "runs/production.json"
     with pytest.raises(ConnectionError):
         load_model(Settings(runs_dir=tmp_path / "runs", clearml="on"))
 
