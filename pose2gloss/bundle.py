@@ -96,7 +96,11 @@ def record_production(bundle_dir: str | Path, runs_dir: str | Path = DEFAULT_RUN
 
 def production_bundle_dir(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> Path | None:
     """The bundle that the last offline pipeline run recorded as production, if any."""
+    record = production_metrics(runs_dir)
+    return Path(record["bundle"]) if record else None
+
+
+def production_metrics(runs_dir: str | Path = DEFAULT_RUNS_DIR) -> dict[str, Any] | None:
+    """What ``runs/production.json`` records about the current production model, if any."""
     pointer = Path(runs_dir) / PRODUCTION_POINTER
-    if not pointer.is_file():
-        return None
-    return Path(json.loads(pointer.read_text())["bundle"])
+    return json.loads(pointer.read_text()) if pointer.is_file() else None

@@ -12,7 +12,6 @@ Both minimise ``val_loss`` and maximise ``val_accuracy`` over the same space.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pose2gloss.tracking import TASK_ID_FILE_ENV, artifact_json
+from pose2gloss.tracking import SECTION, TASK_ID_FILE_ENV, artifact_json, child_environment
 
 OBJECTIVES = (("val_loss", "min"), ("val_accuracy", "max"))
-SECTION = "General"
-# Variables through which a parent task (pipeline step or agent) would hijack a trial's Task.init.
-_PARENT_TASK_ENV = (
-    "CLEARML_TASK_ID", "TRAINS_TASK_ID", "CLEARML_SIMULATE_REMOTE_TASK", "CLEARML_LOG_TASK_TO_BACKEND",
-    "CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -145,8 +138,7 @@ def training_subprocess(base_params: Mapping[str, Any], cwd: str | Path | None =
         params = {**base_params, **values}
         with tempfile.TemporaryDirectory() as tmp:
             id_file = Path(tmp) / "task_id"
-            env = {k: v for k, v in os.environ.items() if k not in _PARENT_TASK_ENV}
-            env[TASK_ID_FILE_ENV] = str(id_file)
+            env = {**child_environment(), TASK_ID_FILE_ENV: str(id_file)}
             command = [sys.executable, "-m", "pose2gloss.step4_model_training"]
             for name, value in params.items():
                 command += [f"--{name}", str(value)]

@@ -22,11 +22,25 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = "pose2gloss"
+SECTION = "General"  # where task.connect(dict) puts parameters: "General/<name>"
 REGISTER_ENV = "POSE2GLOSS_REGISTER_ONLY"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO_ROOT / "clearml.conf"
 REGISTERED_MARKER = "POSE2GLOSS_REGISTERED_TASK"
 TASK_ID_FILE_ENV = "POSE2GLOSS_TASK_ID_FILE"  # where a step writes its task id, for whoever started it
+# Variables through which ClearML ties a process to a parent's task; a child step must not inherit them.
+PARENT_TASK_ENV = (
+    "CLEARML_TASK_ID", "TRAINS_TASK_ID", "CLEARML_SIMULATE_REMOTE_TASK", "CLEARML_LOG_TASK_TO_BACKEND",
+    "CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID",
+)  # fmt: skip
+
+
+def child_environment(task_id: str | None = None) -> dict[str, str]:
+    """Environment for a step subprocess: the parent's task detached; optionally run ``task_id``."""
+    env = {k: v for k, v in os.environ.items() if k not in PARENT_TASK_ENV}
+    if task_id:
+        env.update({"CLEARML_TASK_ID": task_id, "TRAINS_TASK_ID": task_id, "CLEARML_SIMULATE_REMOTE_TASK": "1"})
+    return env
 
 
 def server_configured() -> bool:

@@ -1,0 +1,116 @@
+"""Run the pose2gloss pipeline: split -> augment -> transform -> {GISLR || ConvNeXtTiny} -> select -> HPO -> evaluate.
+
+    python pipeline_from_tasks.py                       # the bundled sample, no server needed
+    python pipeline_from_tasks.py --data-dir /data/asl-signs --full
+    python pipeline_from_tasks.py --set train_gislr.epochs=30 --set data_splitting.seed=1
+
+With no ClearML server configured, every step runs here through the ClearML SDK in offline
+mode and each session is kept for ``clearml-task --import-offline-session``. With a server
+(``clearml-init`` or CLEARML_API_* variables) the same steps go to ``--cpu-queue`` and
+``--gpu-queue`` for agents. Exit code 0 only if every step ran and succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pose2gloss import tracking
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="data/sample", help="local GISLR folder (generated if it is the sample and missing)")
+    parser.add_argument("--dataset-id", default="", help="ClearML Dataset id (server); overrides --data-dir")
+    parser.add_argument("--full", action="store_true", help="full-size presets (epochs, HPO jobs) instead of the sample's")
+    parser.add_argument("--cpu-queue", default="cpu", help="queue for data, selection and evaluation steps (server)")
+    parser.add_argument("--gpu-queue", default="gpu", help="queue for training and HPO trials (server)")
+    parser.add_argument("--controller-queue", default="", help="enqueue the controller itself, e.g. on 'services' (server)")
+    parser.add_argument("--offline", action="store_true", help="run offline even if a server is configured")
+    parser.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a step parameter")
+    parser.add_argument("--runs-dir", default="runs", help="where runs, offline sessions and logs are written")
+    parser.add_argument("--summary", default="", help="also write the run summary as JSON to this path")
+    return parser.parse_args(argv)
+
+
+def parse_sets(items: list[str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        step, dot, param = key.partition(".")
+        if not (sep and dot and step and param):
+            raise SystemExit(f"--set expects STEP.PARAM=VALUE, got {item!r}")
+        overrides.setdefault(step, {})[param] = value
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    run_dir = Path(args.runs_dir) / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if args.offline:
+        os.environ["CLEARML_OFFLINE_MODE"] = "1"
+    offline = tracking.configure_environment(cache_dir=run_dir / "clearml")
+
+    from pose2gloss import pipeline
+    from pose2gloss.datasets import SAMPLE_DIR, register_dataset, resolve_data_root
+
+    overrides = parse_sets(args.set)
+    split = overrides.setdefault("data_splitting", {})
+    if args.dataset_id:
+        split.setdefault("dataset_id", args.dataset_id)
+    elif offline:
+        split.setdefault("data_dir", str(Path(args.data_dir).resolve()))
+    else:  # agents cannot see this machine's folder: publish it as a dataset version first
+        root = resolve_data_root("", args.data_dir, generate_if_missing=Path(args.data_dir) == SAMPLE_DIR)
+        split.setdefault("dataset_id", register_dataset(root))
+    try:
+        steps = pipeline.build_steps(overrides, full=args.full)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+
+    print(f"pose2gloss pipeline ({'offline, local' if offline else 'ClearML server'}): run folder {run_dir}", flush=True)
+    result = pipeline.run_pipeline(
+        steps, offline=offline, cpu_queue=args.cpu_queue, gpu_queue=args.gpu_queue,
+        controller_queue=args.controller_queue or None, log_dir=run_dir / "logs",
+    )
+    if result is None:
+        print(f"controller enqueued on '{args.controller_queue}'; follow it in the ClearML web UI")
+        return 0
+    summary = pipeline.summarise(result, run_dir, offline=offline, duration_s=time.time() - started)
+    if summary["status"] == "completed":
+        summary["tflite_path"] = _keep_bundle(summary, run_dir)
+    print(pipeline.format_summary(summary))
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return 0 if summary["status"] == "completed" else 1
+
+
+def _keep_bundle(summary: dict[str, Any], run_dir: Path) -> str:
+    """Copy the exported bundle into the run folder and promote it if it is not worse than production."""
+    from pose2gloss.bundle import MODEL_FILE, production_metrics, record_production
+
+    source = tracking.artifact_local_copy(summary["evaluation_task_id"], "bundle")
+    bundle_dir = run_dir / "bundle"
+    shutil.copytree(source, bundle_dir, dirs_exist_ok=True)
+    current = production_metrics(run_dir.parent)
+    if current is None or summary["test_top1"] >= current.get("test_top1", 0.0):
+        record_production(bundle_dir, run_dir.parent, pipeline_id=summary["pipeline_id"],
+                          test_top1=summary["test_top1"], test_top5=summary["test_top5"])
+        summary["promoted_to_production"] = True
+    else:
+        summary["promoted_to_production"] = False
+    return str((bundle_dir / MODEL_FILE).resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
