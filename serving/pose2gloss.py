@@ -24,6 +24,7 @@ import argparse
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -192,8 +193,11 @@ class Metrics:
 class BodyLimitMiddleware:
     """Answer 413 to bodies over ``max_bytes``, by Content-Length or by counting a streamed body.
 
-    FastAPI has no limit of its own, and a Content-Length check alone is bypassed by chunked
-    uploads, so this wraps ``receive`` and stops reading at the limit.
+    A Content-Length check alone is bypassed by chunked uploads, so this also wraps ``receive``
+    and stops reading at the limit. (FastAPI 0.165's own ``max_body_size`` does both too, but for
+    an over-long Content-Length it replaces whatever response the app sends with a plain-text
+    "Content Too Large"; this keeps every error in the same JSON ``{"detail": ...}`` form and
+    answers before reading a byte of the body.)
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] = lambda: None) -> None:
@@ -418,7 +422,7 @@ API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                        description="required when the server has POSE2GLOSS_API_KEY set")
 
 
-def require_api_key(request: Request, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
+async def require_api_key(request: Request, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
     """Refuse the request unless it carries the configured key (compared in constant time)."""
     expected = request.app.state.settings.api_key.encode()
     if expected and not (key and secrets.compare_digest(key.encode(), expected)):
@@ -447,9 +451,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         os.environ["POSE2GLOSS_MODEL"] = args.model  # read by the app in each worker process
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run("serving.pose2gloss:app", host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False)
+    config = uvicorn.Config("serving.pose2gloss:app", host=args.host, port=args.port, workers=args.workers,
+                            log_level=args.log_level, access_log=False)
+    if config.workers == 1:
+        uvicorn.Server(config).run()
+        return 0
+    # uvicorn binds the shared socket of its workers with proto 0, so asyncio leaves Nagle on and
+    # every keep-alive response waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149). Bind it here.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.set_inheritable(True)
+    log.warning("pose2gloss: %d workers on http://%s:%d", config.workers, args.host, args.port)
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
