@@ -1,0 +1,163 @@
+"""The DAG definition (fast) and the whole offline pipeline on a tiny sample (slow)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose2gloss import pipeline
+from pose2gloss.pipeline import NodeResult, PipelineRun
+
+REPO = Path(__file__).resolve().parents[1]
+# Small enough for CI: a few epochs of small models on a tiny sample.
+FAST = [
+    "--set", "train_gislr.epochs=3", "--set", "train_gislr.dim=32", "--set", "train_gislr.num_blocks=1",
+    "--set", "train_convnexttiny.epochs=1", "--set", "train_convnexttiny.max_train_samples=16",
+]
+
+
+def test_dag_shape_and_references():
+    steps = {s.name: s for s in pipeline.build_steps()}
+    assert list(steps) == ["data_splitting", "data_augmentation", "data_transformation", "train_gislr",
+                           "train_convnexttiny", "model_selection", "hyperparameter_tuning", "model_evaluation"]
+    assert steps["train_gislr"].parents == steps["train_convnexttiny"].parents == ("data_transformation",)
+    assert steps["model_selection"].parents == ("train_gislr", "train_convnexttiny")
+    assert steps["train_gislr"].gpu and steps["train_convnexttiny"].gpu and not steps["model_selection"].gpu
+    assert steps["train_convnexttiny"].parameters["model_name"] == "ConvNeXtTiny"
+    for step in steps.values():
+        defaults = pipeline.step_defaults(step.module)
+        assert set(step.parameters) <= set(defaults), f"{step.name} overrides unknown parameters"
+        for value in step.parameters.values():
+            for ref in [v for v in str(value).split(",") if v.startswith("${")]:
+                assert ref.split(".")[0][2:] in steps, f"{step.name} refers to an unknown step: {ref}"
+
+
+def test_overrides_and_presets():
+    steps = {s.name: s for s in pipeline.build_steps({"train_gislr": {"epochs": "7"}}, full=True)}
+    assert steps["train_gislr"].parameters["epochs"] == "7"
+    assert steps["hyperparameter_tuning"].parameters["total_max_jobs"] == 10
+    with pytest.raises(ValueError, match="unknown steps"):
+        pipeline.build_steps({"train_resnet": {"epochs": 1}})
+
+
+def test_a_run_with_no_nodes_or_any_unfinished_node_is_not_a_success():
+    assert not PipelineRun("p").succeeded
+    done = NodeResult("a", "completed", "t1", 1.0)
+    assert PipelineRun("p", [done]).succeeded
+    assert not PipelineRun("p", [done, NodeResult("b", "skipped", None, None)]).succeeded
+    assert not PipelineRun("p", [NodeResult("a", "completed", None, 1.0)]).succeeded
+
+
+def run_cli(args, tmp_path, timeout=900):
+    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "pipeline_from_tasks.py", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_sample(tmp_path_factory):
+    from pose2gloss.data.synthetic import generate_sample
+
+    return generate_sample(tmp_path_factory.mktemp("data"), n_signs=6, n_participants=4, sequences_per_sign=2, seed=0)
+
+
+@pytest.mark.slow
+def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
+    summary_path = tmp_path / "summary.json"
+    runs = tmp_path / "runs"
+    done = run_cli(["--data-dir", str(tiny_sample), "--runs-dir", str(runs), "--summary", str(summary_path), *FAST],
+                   tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "completed" and summary["offline"]
+    assert [n["status"] for n in summary["nodes"]] == ["completed"] * 8
+    assert all(n["task_id"].startswith("offline-") for n in summary["nodes"])
+    assert len({n["task_id"] for n in summary["nodes"]}) == 8
+    for node in summary["nodes"]:
+        assert Path(node["log"]).stat().st_size > 0
+
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
+    monkeypatch.setenv("CLEARML_CACHE_DIR", str(Path(summary["sessions_dir"]).parent))
+    from pose2gloss.tracking import artifact_json, artifact_local_copy
+
+    ids = {n["name"]: n["task_id"] for n in summary["nodes"]}
+    for split in ("train", "val", "test"):
+        assert artifact_local_copy(ids["data_augmentation"], f"{split}_raw").is_file()
+        assert artifact_local_copy(ids["data_transformation"], f"{split}_features").is_file()
+    trained = {name: artifact_json(ids[name], "metrics") for name in ("train_gislr", "train_convnexttiny")}
+    selection = artifact_json(ids["model_selection"], "selection")
+    evaluated = {c["task_id"]: c["val_accuracy"] for c in selection["candidates"]}
+    assert set(evaluated) == {ids["train_gislr"], ids["train_convnexttiny"]}
+    assert selection["val_accuracy"] == max(evaluated.values())
+    assert selection["model_name"] == trained["train_gislr" if selection["task_id"] == ids["train_gislr"]
+                                              else "train_convnexttiny"]["model_name"]
+
+    hpo = artifact_json(ids["hyperparameter_tuning"], "hpo_result")
+    assert hpo["mode"] == "optuna-offline" and len(hpo["trials"]) == 2
+    finished = [t for t in hpo["trials"] if "val_accuracy" in t]
+    best_trial = max((t["val_accuracy"] for t in finished), default=-1)
+    if hpo["source"] == "hpo":
+        assert best_trial > selection["val_accuracy"] and hpo["metrics"]["val_accuracy"] == best_trial
+    else:
+        assert best_trial <= selection["val_accuracy"] and hpo["best_task_id"] == selection["task_id"]
+    for trial in finished:
+        assert trial["model_name"] == selection["model_name"]
+        assert artifact_json(trial["task_id"], "metrics")["val_accuracy"] == trial["val_accuracy"]
+
+    metrics = artifact_json(ids["model_evaluation"], "metrics")
+    assert summary["test_top1"] == metrics["test_top1"] and 0 <= metrics["test_top1"] <= metrics["test_top5"] <= 1
+    assert metrics["tflite"]["fp32"]["top1_agreement"] == 1.0
+    assert summary["selected_model"] == selection["model_name"]
+
+    from pose2gloss.bundle import production_bundle_dir, read_bundle
+    from pose2gloss.inference import TFLiteClassifier
+
+    bundle = read_bundle(production_bundle_dir(runs))
+    assert str(bundle.model_path.resolve()) == summary["tflite_path"]
+    scores = TFLiteClassifier(summary["tflite_path"]).predict(np.random.default_rng(0).random((20, 543, 3), np.float32))
+    assert scores.shape == (len(bundle.signs),) and np.isclose(scores.sum(), 1.0, atol=1e-4)
+    assert len(list(Path(summary["sessions_dir"]).glob("offline-*.zip"))) >= 8 + 2  # steps, trials, controller
+
+
+@pytest.mark.slow
+def test_failing_step_fails_the_pipeline_and_skips_its_children(tiny_sample, tmp_path):
+    summary_path = tmp_path / "summary.json"
+    done = run_cli(["--data-dir", str(tiny_sample), "--runs-dir", str(tmp_path / "runs"), "--summary",
+                    str(summary_path), "--set", "data_augmentation.multiplier=-1"], tmp_path)
+    assert done.returncode != 0
+    summary = json.loads(summary_path.read_text())
+    status = {n["name"]: n["status"] for n in summary["nodes"]}
+    assert status["data_splitting"] == "completed" and status["data_augmentation"] == "failed"
+    assert all(status[n] != "completed" for n in list(status)[2:])
+    assert summary["failed_steps"] == ["data_augmentation"]
+    assert "multiplier must be >= 0" in next(n for n in summary["nodes"] if n["name"] == "data_augmentation")["error"]
+    assert "step 'data_augmentation' failed" in done.stdout
+
+
+@pytest.mark.slow
+def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
+    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "CLEARML_CACHE_DIR": str(tmp_path / "cache"),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    ids = []
+    commands = [
+        ["pose2gloss.step1_data_splitting", "--data_dir", str(tiny_sample), "--seed", "1"],
+        ["pose2gloss.step2_data_augmentation", "--split_task_id", "{0}", "--multiplier", "0"],
+        ["pose2gloss.step3_data_transformation", "--augment_task_id", "{1}", "--max_len", "32"],
+    ]
+    for module, *args in commands:
+        id_file = tmp_path / f"{module}.id"
+        args = [a.format(*ids) for a in args]
+        done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                              env={**env, "POSE2GLOSS_TASK_ID_FILE": str(id_file)}, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids.append(id_file.read_text())
+    with np.load(next((tmp_path / "cache").rglob("train_features.npz"))) as data:
+        assert data["x"].shape[1:] == (32, 356)
+        assert len(data["y"]) == len(data["lengths"]) > 0
+    missing = subprocess.run([sys.executable, "-m", "pose2gloss.step2_data_augmentation"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "split_task_id is required" in missing.stderr

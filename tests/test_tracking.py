@@ -1,0 +1,41 @@
+import pytest
+
+from pose2gloss import tracking
+
+
+def test_overrides_are_typed_like_defaults():
+    defaults = {"name": "GISLR", "epochs": 3, "rate": 0.1, "flag": True}
+    params = tracking.parse_overrides(defaults, ["--epochs", "7", "--rate", "0.5", "--flag", "false"])
+    assert params == {"name": "GISLR", "epochs": 7, "rate": 0.5, "flag": False}
+    assert tracking.coerce_like(defaults, {"name": "x", "epochs": "4", "rate": "1e-3", "flag": "True"}) == {
+        "name": "x", "epochs": 4, "rate": 1e-3, "flag": True}
+
+
+def test_bad_override_is_a_usage_error():
+    with pytest.raises(SystemExit):
+        tracking.parse_overrides({"flag": True}, ["--flag", "maybe"])
+
+
+def test_server_detection(monkeypatch, tmp_path):
+    for name in ("CLEARML_OFFLINE_MODE", "CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CLEARML_CONFIG_FILE", raising=False)
+    assert not tracking.server_configured()
+    monkeypatch.setenv("CLEARML_API_HOST", "https://api.example")
+    monkeypatch.setenv("CLEARML_API_ACCESS_KEY", "key")
+    assert tracking.server_configured()
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
+    assert not tracking.server_configured()
+    monkeypatch.delenv("CLEARML_OFFLINE_MODE")
+    monkeypatch.delenv("CLEARML_API_HOST")
+    (tmp_path / "clearml.conf").write_text("api { credentials { access_key: abc } }")
+    assert tracking.server_configured()
+
+
+def test_child_environment_detaches_from_parent_task(monkeypatch):
+    monkeypatch.setenv("CLEARML_TASK_ID", "parent")
+    monkeypatch.setenv("TRAINS_PROC_MASTER_ID", "1:parent")
+    env = tracking.child_environment()
+    assert "CLEARML_TASK_ID" not in env and "TRAINS_PROC_MASTER_ID" not in env
+    assert tracking.child_environment("child")["CLEARML_TASK_ID"] == "child"
