@@ -131,32 +131,33 @@ def bench_in_process(bundle: Path, bodies: dict[str, tuple[bytes, str]], seconds
 
     app = create_app(Settings(model=str(bundle)), served=load_path(bundle, "bench"))
 
+    async def load(client, body: bytes, headers: dict[str, str], level: int) -> tuple[list[float], int, float]:
+        latencies: list[float] = []
+        failures = [0]
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.post("/predict", content=body, headers=headers)
+                latencies.append(time.perf_counter() - start)
+                failures[0] += response.status_code != 200
+
+        for _ in range(3):
+            await client.post("/predict", content=body, headers=headers)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(level)))
+        return latencies, failures[0], time.perf_counter() - started
+
     async def run() -> list[Row]:
         rows = []
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 for form, (body, content_type) in bodies.items():
-                    headers = {"content-type": content_type}
                     for level in levels:
-                        latencies: list[float] = []
-                        errors = 0
-                        deadline = time.perf_counter() + seconds
-
-                        async def worker() -> None:
-                            nonlocal errors
-                            while time.perf_counter() < deadline:
-                                start = time.perf_counter()
-                                response = await client.post("/predict", content=body, headers=headers)
-                                latencies.append(time.perf_counter() - start)
-                                errors += response.status_code != 200
-
-                        for _ in range(3):
-                            await client.post("/predict", content=body, headers=headers)
-                        started = time.perf_counter()
-                        await asyncio.gather(*(worker() for _ in range(level)))
-                        rows.append(summarise("app in-process", form, level, latencies, errors,
-                                              time.perf_counter() - started))
+                        latencies, errors, elapsed = await load(client, body, {"content-type": content_type}, level)
+                        rows.append(summarise("app in-process", form, level, latencies, errors, elapsed))
         return rows
 
     return asyncio.run(run())
@@ -192,7 +193,9 @@ def start_server(bundle: Path, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("uvicorn did not become ready")
 
 
-def http_load(port: int, body: bytes, content_type: str, concurrency: int, seconds: float) -> tuple[list[float], int, float]:
+def http_load(
+    port: int, body: bytes, content_type: str, concurrency: int, seconds: float
+) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -265,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         classifier = TFLiteClassifier(bundle / "model.tflite")
         rows = [summarise("bare invoke", "-", 1, lat := time_calls(lambda: classifier.predict(sequence), args.seconds),
                           0, sum(lat))]
-        for form, decode in (("json", lambda: decode_json(json_body, limits)), ("npy", lambda: decode_npy(npy_body, limits))):
+        decoders = {"json": lambda: decode_json(json_body, limits), "npy": lambda: decode_npy(npy_body, limits)}
+        for form, decode in decoders.items():
             lat = time_calls(decode, args.seconds)
             rows.append(summarise("decode", form, 1, lat, 0, sum(lat)))
         rows += bench_in_process(bundle, bodies, args.seconds, [1, 4])

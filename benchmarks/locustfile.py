@@ -99,7 +99,8 @@ def _guard(environment, **_kwargs) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        sys.exit(f"locustfile: --host must be a loopback address such as http://127.0.0.1:8000, got {environment.host!r}")
+        sys.exit(f"locustfile: --host must be a loopback address such as http://127.0.0.1:8000, "
+                 f"got {environment.host!r}")
     if options is not None and not options.run_time:
         options.run_time = DEFAULT_RUN_TIME_S
 

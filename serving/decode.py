@@ -88,7 +88,8 @@ def decode_json(body: bytes, limits: Limits, batch: bool = False) -> Decoded:
     for i, item in enumerate(items):
         where = f"sequences[{i}]"
         if not isinstance(item, dict):
-            raise InputError(f'{where}: expected an object {{"landmarks": [...]}}, got {_kind(item)}', reason="json_shape")
+            raise InputError(f'{where}: expected an object {{"landmarks": [...]}}, got {_kind(item)}',
+                             reason="json_shape")
         _check_fields(item, ITEM_FIELDS, where)
         if "landmarks" not in item:
             raise InputError(f'{where}: missing field "landmarks"', reason="field")

@@ -15,7 +15,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pose2gloss.bundle import CARD_FILE, PRODUCTION_POINTER, BundleError, ModelBundle, production_bundle_dir, read_bundle
+from pose2gloss.bundle import (
+    CARD_FILE,
+    PRODUCTION_POINTER,
+    BundleError,
+    ModelBundle,
+    production_bundle_dir,
+    read_bundle,
+)
 from pose2gloss.inference import TFLiteClassifier
 from serving.settings import Settings
 
@@ -88,7 +95,8 @@ def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
         raise BundleError(f"{path}: no such bundle folder or model file")
     classifier = TFLiteClassifier(model_file, num_threads=num_threads)
     if classifier.num_classes != len(bundle.signs):
-        raise BundleError(f"{model_file}: {classifier.num_classes} outputs but the sign map has {len(bundle.signs)} signs")
+        raise BundleError(
+            f"{model_file}: {classifier.num_classes} outputs but the sign map has {len(bundle.signs)} signs")
     return ServedModel(bundle, classifier, source, str(path.resolve()), model_file)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -345,6 +345,10 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
                 raise InputError('multipart body needs one file field named "file"', 422, "field")
             return media, await upload.read()
         return media, await request.body()
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
     @app.get("/health", tags=["probes"], summary="Liveness: the process answers")
     def health() -> dict[str, str]:

@@ -47,7 +47,8 @@ class Settings:
             try:
                 values[field.name] = type(default)(raw.strip())
             except ValueError as err:
-                raise ValueError(f"{ENV_PREFIX}{field.name.upper()}={raw!r}: not a valid {type(default).__name__}") from err
+                kind = type(default).__name__
+                raise ValueError(f"{ENV_PREFIX}{field.name.upper()}={raw!r}: not a valid {kind}") from err
         settings = cls(**{**values, **overrides})  # type: ignore[arg-type]
         settings.check()
         return settings

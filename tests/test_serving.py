@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import types
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,6 +101,7 @@ def scores_of(response: httpx.Response) -> dict[str, float]:
 
 def test_health_and_ready(client):
     assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/", follow_redirects=False).headers["location"] == "/docs"
     ready = client.get("/ready").json()
     assert ready["ready"] is True
     assert ready["model_id"] == "serving-test"
@@ -136,7 +136,8 @@ def test_every_input_form_gives_the_same_scores(client, rng, tmp_path):
         "npy fortran": client.post("/predict?top_k=10", content=as_npy(np.asfortranarray(sequence)), headers=NPY),
         "parquet": client.post("/predict?top_k=10", content=as_parquet(tmp_path, sequence), headers=PARQUET),
         "upload npy": client.post("/predict?top_k=10", files={"file": ("s.npy", as_npy(sequence))}),
-        "upload parquet": client.post("/predict?top_k=10", files={"file": ("s.parquet", as_parquet(tmp_path, sequence))}),
+        "upload parquet": client.post("/predict?top_k=10",
+                                      files={"file": ("s.parquet", as_parquet(tmp_path, sequence))}),
         "upload json": client.post("/predict", files={"file": ("s.json", as_json(sequence, top_k=10))}),
         "octet-stream npy": client.post("/predict?top_k=10", content=as_npy(sequence),
                                         headers={"content-type": "application/octet-stream"}),
@@ -188,7 +189,7 @@ def test_served_top1_equals_keras_top1_on_sample_sequences(client, keras_model, 
         served = scores_of(response)
         assert next(iter(served)) == GISLR_SIGNS[int(np.argmax(keras_scores))]
         in_order = np.asarray([served[sign] for sign in GISLR_SIGNS])
-        np.testing.assert_allclose(in_order, keras_scores, atol=1e-5)
+        np.testing.assert_allclose(in_order, keras_scores, rtol=1e-4, atol=1e-7)
         assert len(sequence) == response.json()["frames"]
 
 
@@ -298,8 +299,9 @@ BAD_INPUTS = [
      "expected 3 coordinates"),
     ("4 coordinates", "/predict", JSON, orjson.dumps({"landmarks": [_frame()[:10] + [[1, 2, 3, 4]] + _frame()[11:]]}),
      422, "landmarks[0][10]: expected 3 coordinates [x, y, z], got 4"),
-    ("string coordinate", "/predict", JSON, orjson.dumps({"landmarks": [_frame()[:7] + [[0.1, "abc", 0]] + _frame()[8:]]}),
-     422, "landmarks[0][7][1]: expected a number or null, got a string ('abc')"),
+    ("string coordinate", "/predict", JSON,
+     orjson.dumps({"landmarks": [_frame()[:7] + [[0.1, "abc", 0]] + _frame()[8:]]}), 422,
+     "landmarks[0][7][1]: expected a number or null, got a string ('abc')"),
     ("numeric string", "/predict", JSON, orjson.dumps({"landmarks": [[["0.5", 0.5, 0.5]] * 543]}), 422,
      "landmarks[0][0][0]: expected a number or null, got a string ('0.5')"),
     ("boolean coordinate", "/predict", JSON, orjson.dumps({"landmarks": [[[True, 0.5, 0.5]] + _frame()[1:]]}), 422,
@@ -315,8 +317,9 @@ BAD_INPUTS = [
     ("1e999 overflows", "/predict", JSON, b'{"landmarks": [[[1e999, 0.1, 0.1]]]}', 400, "not valid JSON"),
     ("huge number", "/predict", JSON, orjson.dumps({"landmarks": [[[1e30, 0.5, 0.5]] + _frame()[1:]]}), 422,
      "landmarks[0][0][0]: 1e+30 is out of range"),
-    ("beyond float32", "/predict", JSON, orjson.dumps({"landmarks": [_frame()[:2] + [[0.5, 1e39, 0.5]] + _frame()[3:]]}),
-     422, "landmarks[0][2][1]: infinite value"),
+    ("beyond float32", "/predict", JSON,
+     orjson.dumps({"landmarks": [_frame()[:2] + [[0.5, 1e39, 0.5]] + _frame()[3:]]}), 422,
+     "landmarks[0][2][1]: infinite value"),
     ("64-bit integer", "/predict", JSON, orjson.dumps({"landmarks": [[[2**62, 0.5, 0.5]] + _frame()[1:]]}), 422,
      "out of range"),
     ("all landmarks missing", "/predict", JSON, orjson.dumps({"landmarks": all_null}), 422, "every landmark"),
@@ -348,24 +351,23 @@ BAD_INPUTS = [
     ("batch: bad item", "/predict/batch", JSON, orjson.dumps({"sequences": [{"landmarks": [_frame()]},
                                                                             {"landmarks": [_frame()[:3]]}]}),
      422, "sequences[1].landmarks[0]: expected 543 landmarks"),
-    ("batch: item unknown field", "/predict/batch", JSON, orjson.dumps({"sequences": [{"landmarks": [_frame()],
-                                                                                      "id": 1}]}), 422, "unknown field"),
+    ("batch: item unknown field", "/predict/batch", JSON,
+     orjson.dumps({"sequences": [{"landmarks": [_frame()], "id": 1}]}), 422, "unknown field"),
     ("batch: single-sequence body", "/predict/batch", JSON, orjson.dumps({"landmarks": [_frame()]}), 422,
      "unknown field"),
     ("batch: npy content type", "/predict/batch", NPY, as_npy(np.zeros((1, 543, 3), np.float32)), 415, "not supported"),
     ("npz: corrupt", "/predict/batch", NPZ, b"PK\x03\x04 not really a zip", 400, "not a readable .npz"),
     ("npz: too many", "/predict/batch", NPZ, _npz(*[np.zeros((1, 543, 3), np.float32)] * 33), 422, "33 sequences"),
-    ("npz: bad member", "/predict/batch", NPZ, _npz(np.full((1, 543, 3), 0.5, np.float32), np.zeros((1, 543), np.float32)),
-     422, "npz['arr_1.npy']: shape (1, 543)"),
+    ("npz: bad member", "/predict/batch", NPZ,
+     _npz(np.full((1, 543, 3), 0.5, np.float32), np.zeros((1, 543), np.float32)), 422,
+     "npz['arr_1.npy']: shape (1, 543)"),
 ]
 
 
 @pytest.mark.parametrize("name,path,headers,body,status,words", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_gets_a_clear_4xx(client, name, path, headers, body, status, words):
-    if isinstance(body, dict):  # multipart
-        response = client.post(path, **body)
-    else:
-        response = client.post(path, content=body, headers=headers)
+    multipart = isinstance(body, dict)
+    response = client.post(path, **body) if multipart else client.post(path, content=body, headers=headers)
     assert response.status_code == status, response.text
     detail = response.json()["detail"]
     assert isinstance(detail, str) and words in detail, detail
@@ -569,7 +571,8 @@ def test_app_fails_to_start_without_a_model(tmp_path):
 def test_settings_from_environment(tmp_path):
     settings = Settings.from_env({"POSE2GLOSS_MAX_FRAMES": "64", "POSE2GLOSS_API_KEY": "k",
                                   "POSE2GLOSS_RUNS_DIR": str(tmp_path), "POSE2GLOSS_MAX_ABS_COORD": "5.5"})
-    assert (settings.max_frames, settings.api_key, settings.runs_dir, settings.max_abs_coord) == (64, "k", tmp_path, 5.5)
+    got = (settings.max_frames, settings.api_key, settings.runs_dir, settings.max_abs_coord)
+    assert got == (64, "k", tmp_path, 5.5)
     with pytest.raises(ValueError, match="POSE2GLOSS_MAX_FRAMES='many': not a valid int"):
         Settings.from_env({"POSE2GLOSS_MAX_FRAMES": "many"})
     with pytest.raises(ValueError, match="POSE2GLOSS_MAX_BATCH must be positive"):
@@ -630,7 +633,8 @@ def test_uvicorn_over_http_with_bad_requests_mixed_in(bundle_dir, rng):
         assert httpx.get(f"{base}/ready").json()["model_id"] == "serving-test"
         sequence = random_sequence(rng, 30)
         reference = scores_of(httpx.post(f"{base}/predict", content=as_json(sequence), headers=JSON))
-        assert scores_of(httpx.post(f"{base}/predict", content=as_npy(sequence), headers=NPY)) == pytest.approx(reference)
+        npy = scores_of(httpx.post(f"{base}/predict", content=as_npy(sequence), headers=NPY))
+        assert npy == pytest.approx(reference)
 
         bad = [b for b in BAD_INPUTS if not isinstance(b[3], dict)]
 
