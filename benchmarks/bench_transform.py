@@ -3,7 +3,7 @@
     python benchmarks/bench_transform.py [--data-dir data/sample] [--naive-sequences 20]
 
 The library path reads each parquet file with pyarrow into a (frames, 543, 3) array (threads)
-and preprocesses all sequences in one vectorised TensorFlow call. The naive path is what a
+and preprocesses them in vectorised TensorFlow calls of 128 sequences while later files load. The naive path is what a
 first notebook does: ``pandas.read_parquet`` and a Python loop over rows, then per-sequence
 numpy preprocessing. Both produce the same features (checked), on the same files.
 """
@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pose2gloss.data import load_index, load_sequences  # noqa: E402
+from pose2gloss.data import iter_sequences, load_index  # noqa: E402
 from pose2gloss.datasets import resolve_data_root  # noqa: E402
-from pose2gloss.features import FeatureConfig, preprocess_numpy  # noqa: E402
+from pose2gloss.features import FeatureConfig, preprocess_sequences  # noqa: E402
 from pose2gloss.landmarks import TYPE_OFFSETS, model_landmark_indices  # noqa: E402
 
 
@@ -58,9 +58,7 @@ def naive_preprocess(sequence: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
 
 def library_path(paths: list[str], config: FeatureConfig, workers: int) -> np.ndarray:
-    sequences = load_sequences(paths, workers=workers)
-    lengths = np.array([len(s) for s in sequences])
-    return preprocess_numpy(np.concatenate(sequences), lengths, config)
+    return preprocess_sequences(iter_sequences(paths, workers=workers), config)
 
 
 def main(argv: list[str] | None = None) -> int:

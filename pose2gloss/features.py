@@ -13,6 +13,7 @@ ones; optionally append frame-to-frame motion (zero where either frame is paddin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -98,8 +99,21 @@ def preprocess_numpy(
     for first in range(0, len(lengths), chunk):
         last = min(first + chunk, len(lengths))
         part_frames = frames[offsets[first] : offsets[last]]
-        parts.append(fn(tf.constant(part_frames, tf.float32), tf.constant(lengths[first:last], tf.int32)).numpy())
+        parts.append(fn(tf.convert_to_tensor(part_frames, tf.float32), tf.convert_to_tensor(lengths[first:last], tf.int32)).numpy())
     return np.concatenate(parts)
+
+
+def preprocess_sequences(sequences: Iterable[np.ndarray], config: FeatureConfig, chunk: int = 128) -> np.ndarray:
+    """Preprocess raw sequences as they arrive, ``chunk`` at a time: bounded memory, no giant concatenation."""
+    parts, batch = [], []
+    for sequence in sequences:
+        batch.append(sequence)
+        if len(batch) == chunk:
+            parts.append(preprocess_numpy(np.concatenate(batch), np.array([len(s) for s in batch]), config))
+            batch = []
+    if batch:
+        parts.append(preprocess_numpy(np.concatenate(batch), np.array([len(s) for s in batch]), config))
+    return np.concatenate(parts) if parts else np.zeros((0, config.max_len, config.n_features), np.float32)
 
 
 _COMPILED: dict[FeatureConfig, tf.types.experimental.GenericFunction] = {}

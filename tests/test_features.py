@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy, preprocess_sequence
+from pose2gloss.features import (
+    N_MODEL_LANDMARKS,
+    FeatureConfig,
+    preprocess_numpy,
+    preprocess_sequence,
+    preprocess_sequences,
+)
 from pose2gloss.landmarks import model_landmark_indices
 from tests.gislr_files import random_sequence
 
@@ -82,3 +88,14 @@ def test_chunking_does_not_change_results():
     np.testing.assert_array_equal(
         preprocess_numpy(frames, lengths, FeatureConfig(), chunk=2), preprocess_numpy(frames, lengths, FeatureConfig())
     )
+
+
+def test_streaming_preprocessing_matches_packed():
+    rng = np.random.default_rng(4)
+    sequences = [random_sequence(rng, n) for n in (4, 80, 1, 33, 64)]
+    lengths = np.array([len(s) for s in sequences])
+    np.testing.assert_array_equal(
+        preprocess_sequences(iter(sequences), FeatureConfig(), chunk=2),
+        preprocess_numpy(np.concatenate(sequences), lengths, FeatureConfig()),
+    )
+    assert preprocess_sequences([], FeatureConfig()).shape == (0, 64, FeatureConfig().n_features)
