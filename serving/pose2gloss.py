@@ -8,8 +8,10 @@ Endpoints: ``GET /health`` (alive), ``GET /ready`` (model loaded, with its metad
 Kaggle parquet or a multipart upload), ``POST /predict/batch`` (JSON or ``.npz``),
 ``GET /metrics`` (Prometheus) and ``/docs``.
 
-The model is loaded once, in the lifespan. Decoding and inference run in the thread pool;
-each worker thread has its own LiteRT interpreter (:class:`pose2gloss.inference.TFLiteClassifier`).
+The model is loaded once, in the lifespan. Decoding and inference run on a small pool of
+threads of their own (one per core by default), each with its own LiteRT interpreter
+(:class:`pose2gloss.inference.TFLiteClassifier`), so the event loop stays free for I/O and
+the number of interpreters stays bounded.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ if __name__ == "__main__":  # `python serving/pose2gloss.py`: this folder would 
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
+import asyncio
 import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -257,6 +261,7 @@ async def _no_body() -> Message:
 def create_app(settings: Settings | None = None, served: ServedModel | None = None) -> FastAPI:
     """Build the app; the model is loaded in the lifespan unless ``served`` is given."""
     settings = settings or Settings.from_env()
+    settings.check()
     limits = Limits(settings.max_frames, settings.max_batch, settings.max_abs_coord, settings.max_body_bytes)
     registry = CollectorRegistry(auto_describe=True)
     metrics = Metrics(registry)
@@ -265,10 +270,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = served or await run_in_threadpool(load_model, settings)
         app.state.model = model
+        app.state.executor = ThreadPoolExecutor(settings.inference_threads or os.cpu_count() or 1,
+                                                thread_name_prefix="pose2gloss-infer")
         metrics.model.labels(model.model_id, model.source).set(1)
         log.info("serving model %s (%d glosses) from %s: %s", model.model_id, len(model.signs), model.source,
                  model.location)
         yield
+        app.state.executor.shutdown(wait=True)
         app.state.model = None
 
     app = FastAPI(
@@ -392,7 +400,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             return PredictResponse(model_id=model.model_id, predictions=results[0].predictions,
                                    frames=results[0].frames, inference_ms=round(ms, 3))
 
-        return await run_in_threadpool(work)
+        return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
 
     @app.post("/predict/batch", tags=["predict"], summary="Glosses for several sequences",
               response_model=BatchResponse, responses=ERROR_RESPONSES, openapi_extra=_batch_body(),
@@ -411,7 +419,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             results, ms = run(model, decoded.sequences, k)
             return BatchResponse(model_id=model.model_id, results=results, inference_ms=round(ms, 3))
 
-        return await run_in_threadpool(work)
+        return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())

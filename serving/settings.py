@@ -29,7 +29,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_abs_coord: float = 1000.0  # MediaPipe coordinates are image-normalised; anything larger is garbage
     top_k: int = 5  # default number of glosses returned
-    num_threads: int = 1  # interpreter threads per worker thread
+    num_threads: int = 1  # threads inside each LiteRT interpreter
+    inference_threads: int = 0  # threads that decode and run the model (each has an interpreter); 0: one per core
     host: str = "127.0.0.1"  # for `python serving/pose2gloss.py`
     port: int = 8000
     workers: int = 1
@@ -56,6 +57,9 @@ class Settings:
     def check(self) -> None:
         """Reject settings that would make the server misbehave, naming the variable."""
         positive = ("max_frames", "max_batch", "max_body_bytes", "max_abs_coord", "top_k", "num_threads", "workers")
+        if self.inference_threads < 0:
+            raise ValueError(f"{ENV_PREFIX}INFERENCE_THREADS must be 0 (one per core) or more, "
+                             f"got {self.inference_threads}")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
