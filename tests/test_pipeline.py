@@ -161,3 +161,13 @@ def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "pose2gloss.step2_data_augmentation"], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "split_task_id is required" in missing.stderr
+
+
+def test_set_option_parsing():
+    sys.path.insert(0, str(REPO))
+    from pipeline_from_tasks import parse_sets
+
+    assert parse_sets(["train_gislr.epochs=3", "train_gislr.dim=32", "data_splitting.seed=1"]) == {
+        "train_gislr": {"epochs": "3", "dim": "32"}, "data_splitting": {"seed": "1"}}
+    with pytest.raises(SystemExit, match="STEP.PARAM=VALUE"):
+        parse_sets(["epochs=3"])
