@@ -118,8 +118,8 @@ def load_from_clearml(settings: Settings) -> ServedModel:
     """
     from clearml import Model, Task  # only here: the server runs without ClearML installed
 
-    tag = settings.clearml_tag
-    models = Model.query_models(tags=[tag], max_results=1)  # ordered newest first
+    tag, project = settings.clearml_tag, settings.clearml_project or None
+    models = Model.query_models(project_name=project, tags=[tag], max_results=1)  # ordered newest first
     if models:
         item = models[0]
         key, location = f"model-{item.id}", f"ClearML model {item.id}"
@@ -127,7 +127,7 @@ def load_from_clearml(settings: Settings) -> ServedModel:
         def fetch() -> str:
             return item.get_local_copy(extract_archive=True, raise_on_error=True)
     else:
-        holder = _task_with_bundle(Task, tag)
+        holder = _task_with_bundle(Task, tag, project)
         key, location = f"task-{holder.id}", f"ClearML task {holder.id} artifact '{BUNDLE_ARTIFACT}'"
 
         def fetch() -> str:
@@ -150,16 +150,23 @@ def load_from_clearml(settings: Settings) -> ServedModel:
     raise AssertionError("unreachable")
 
 
-def _task_with_bundle(task_class, tag: str):
-    """The newest finished task tagged ``tag`` that has the bundle artifact, or whose step has it."""
+def _task_with_bundle(task_class, tag: str, project: str | None):
+    """The newest finished task tagged ``tag`` that has the bundle artifact, or whose step has it.
+
+    ``project`` also admits its subprojects (ClearML keeps pipelines in ``<project>/.pipelines``).
+    """
     finished = {"order_by": ["-last_update"], "status": ["completed", "published"]}
-    for task in task_class.get_tasks(tags=[tag], task_filter=finished):
+    for task in task_class.get_tasks(tags=[tag], task_filter=dict(finished)):
+        name = task.get_project_name() or ""
+        if project and name != project and not name.startswith(project + "/"):
+            continue
         if BUNDLE_ARTIFACT in task.artifacts:
             return task
         for step in task_class.get_tasks(task_filter={**finished, "parent": task.id}):
             if BUNDLE_ARTIFACT in step.artifacts:
                 return step
-    raise ModelNotFound(f"no ClearML model tagged '{tag}', and no finished task or pipeline tagged '{tag}' "
+    where = f" in project '{project}'" if project else ""
+    raise ModelNotFound(f"no ClearML model tagged '{tag}'{where}, and no finished task or pipeline tagged '{tag}' "
                         f"with a '{BUNDLE_ARTIFACT}' artifact")
 
 

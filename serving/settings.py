@@ -22,6 +22,7 @@ class Settings:
     runs_dir: Path = Path("runs")  # where the offline pipeline records the production bundle
     clearml: str = "auto"  # auto: ask ClearML when a server is configured; on: must; off: never
     clearml_tag: str = "production"
+    clearml_project: str = "pose2gloss"  # only models and tasks of this project (and its subprojects); empty: any
     cache_dir: Path = Path.home() / ".cache" / "pose2gloss" / "models"  # bundles downloaded from ClearML
     api_key: str = ""  # when set, /predict* need the header X-API-Key with this value
     max_frames: int = 1024

@@ -148,6 +148,18 @@ def test_every_input_form_gives_the_same_scores(client, rng, tmp_path):
         np.testing.assert_allclose(list(got.values()), list(reference.values()), rtol=1e-5, err_msg=name)
 
 
+def test_concurrent_requests_get_the_same_answers_as_sequential_ones(client, rng):
+    sequences = [random_sequence(rng, n) for n in (5, 40, 64, 200)]
+    bodies = [as_npy(s) for s in sequences]
+    expected = [scores_of(client.post("/predict?top_k=5", content=b, headers=NPY)) for b in bodies]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: scores_of(client.post("/predict?top_k=5", content=bodies[i % 4], headers=NPY)),
+                            range(32)))
+    for i, scores in enumerate(got):
+        assert list(scores) == list(expected[i % 4])
+        np.testing.assert_allclose(list(scores.values()), list(expected[i % 4].values()), rtol=1e-6)
+
+
 def test_top_k_from_body_and_query(client, rng):
     sequence = random_sequence(rng, 4)
     assert len(scores_of(client.post("/predict?top_k=2", content=as_json(sequence), headers=JSON))) == 2
@@ -490,8 +502,8 @@ def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: b
         id = "abc123"
 
         @staticmethod
-        def query_models(tags, max_results):
-            assert tags == ["production"] and max_results == 1
+        def query_models(project_name, tags, max_results):
+            assert project_name == "pose2gloss" and tags == ["production"] and max_results == 1
             return [FakeModel()] if models else []
 
         def get_local_copy(self, extract_archive, raise_on_error):
@@ -504,14 +516,17 @@ def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: b
             return str(bundle_dir.parent)  # an extracted folder artifact: the bundle one level down
 
     class FakeTask:
-        def __init__(self, task_id, artifacts):
-            self.id, self.artifacts = task_id, artifacts
+        def __init__(self, task_id, artifacts, project="pose2gloss/.pipelines/pose2gloss"):
+            self.id, self.artifacts, self.project = task_id, artifacts, project
+
+        def get_project_name(self):
+            return self.project
 
         @staticmethod
         def get_tasks(tags=None, task_filter=None):
             assert task_filter["status"] == ["completed", "published"]
-            if tags == ["production"]:
-                return [FakeTask("pipe42", {})]
+            if tags == ["production"]:  # newest first: another project's pipeline, then ours
+                return [FakeTask("other", {"bundle": FakeArtifact()}, "someone-else"), FakeTask("pipe42", {})]
             if task_filter.get("parent") == "pipe42":
                 return [FakeTask("step6", {"hpo_result": object()}), FakeTask("step7", {"bundle": FakeArtifact()})]
             return []
