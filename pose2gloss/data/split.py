@@ -1,0 +1,97 @@
+"""Participant-grouped train/val/test split.
+
+Signers differ more than signs do, so a participant seen in training must never appear in
+validation or test: otherwise the reported accuracy measures memorised signers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+
+
+def split_by_participant(
+    index: pd.DataFrame,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Return ``index`` with a ``split`` column; each participant lands in exactly one split.
+
+    Participants are assigned greedily (in a seeded random order, largest first) to the split
+    whose per-sign counts move closest to the target fractions, which stratifies by sign as far
+    as whole participants allow. With three or more participants every split gets one.
+    """
+    for column in ("participant_id", "label"):
+        if column not in index.columns:
+            raise ValueError(f"index lacks column '{column}'")
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"fractions must be in [0, 1) and sum below 1: val={val_fraction}, test={test_fraction}"
+        )
+    targets = np.array([1 - val_fraction - test_fraction, val_fraction, test_fraction])
+    counts = pd.crosstab(index["participant_id"], index["label"])
+    participants = counts.index.to_numpy()
+    if len(participants) == 0:
+        raise ValueError("index is empty")
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(participants))
+    order = order[np.argsort(-counts.to_numpy().sum(axis=1)[order], kind="stable")]
+    totals = counts.to_numpy().sum(axis=0).astype(float)
+    assigned = np.zeros((len(SPLITS), counts.shape[1]))
+    split_of: dict[object, str] = {}
+    wanted = [k for k in range(len(SPLITS)) if targets[k] > 0]
+    for position, p in enumerate(order):
+        row = counts.to_numpy()[p]
+        remaining = len(order) - position
+        empty = [k for k in wanted if not assigned[k].any()]
+        candidates = empty if len(empty) >= remaining else wanted
+        costs = []
+        for k in candidates:
+            trial = assigned.copy()
+            trial[k] += row
+            costs.append(float(((trial - targets[:, None] * totals) ** 2).sum()))
+        best = candidates[int(np.argmin(costs))]
+        assigned[best] += row
+        split_of[participants[p]] = SPLITS[best]
+
+    result = index.copy()
+    result["split"] = result["participant_id"].map(split_of)
+    return result
+
+
+def make_manifest(
+    root: str | Path, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+) -> pd.DataFrame:
+    """The split of a GISLR folder as a table with paths relative to ``root``.
+
+    Relative paths keep the manifest valid on any machine that has the same dataset version
+    (e.g. a ClearML agent that fetched the dataset to its own cache).
+    """
+    from pose2gloss.data.gislr import load_index
+
+    root = Path(root).resolve()
+    manifest = split_by_participant(
+        load_index(root), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
+    manifest["path"] = [str(Path(p).relative_to(root)) for p in manifest["path"]]
+    return manifest
+
+
+def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Sequences, participants and signs per split."""
+    grouped = manifest.groupby("split")
+    summary = pd.DataFrame(
+        {
+            "sequences": grouped.size(),
+            "participants": grouped["participant_id"].nunique(),
+            "signs": grouped["label"].nunique(),
+        }
+    )
+    return summary.reindex([s for s in SPLITS if s in summary.index])
