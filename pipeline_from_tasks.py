@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,22 @@ from pose2gloss import tracking
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default="data/sample", help="local GISLR folder (generated if it is the sample and missing)")
+    parser.add_argument(
+        "--data-dir", default="data/sample", help="local GISLR folder (generated if it is the sample and missing)"
+    )
     parser.add_argument("--dataset-id", default="", help="ClearML Dataset id (server); overrides --data-dir")
-    parser.add_argument("--full", action="store_true", help="full-size presets (epochs, HPO jobs) instead of the sample's")
+    parser.add_argument(
+        "--full", action="store_true", help="full-size presets (epochs, HPO jobs) instead of the sample's"
+    )
     parser.add_argument("--cpu-queue", default="cpu", help="queue for data, selection and evaluation steps (server)")
     parser.add_argument("--gpu-queue", default="gpu", help="queue for training and HPO trials (server)")
-    parser.add_argument("--controller-queue", default="", help="enqueue the controller itself, e.g. on 'services' (server)")
+    parser.add_argument(
+        "--controller-queue", default="", help="enqueue the controller itself, e.g. on 'services' (server)"
+    )
     parser.add_argument("--offline", action="store_true", help="run offline even if a server is configured")
-    parser.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a step parameter")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a step parameter"
+    )
     parser.add_argument("--runs-dir", default="runs", help="where runs, offline sessions and logs are written")
     parser.add_argument("--summary", default="", help="also write the run summary as JSON to this path")
     return parser.parse_args(argv)
@@ -54,7 +62,7 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
-    run_dir = Path(args.runs_dir) / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.runs_dir) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if args.offline:
         os.environ["CLEARML_OFFLINE_MODE"] = "1"
     offline = tracking.configure_environment(cache_dir=run_dir / "clearml")
@@ -76,10 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         raise SystemExit(str(err)) from err
 
-    print(f"pose2gloss pipeline ({'offline, local' if offline else 'ClearML server'}): run folder {run_dir}", flush=True)
+    print(
+        f"pose2gloss pipeline ({'offline, local' if offline else 'ClearML server'}): run folder {run_dir}", flush=True
+    )
     result = pipeline.run_pipeline(
-        steps, offline=offline, cpu_queue=args.cpu_queue, gpu_queue=args.gpu_queue,
-        controller_queue=args.controller_queue or None, log_dir=run_dir / "logs",
+        steps,
+        offline=offline,
+        cpu_queue=args.cpu_queue,
+        gpu_queue=args.gpu_queue,
+        controller_queue=args.controller_queue or None,
+        log_dir=run_dir / "logs",
     )
     if result is None:
         print(f"controller enqueued on '{args.controller_queue}'; follow it in the ClearML web UI")
@@ -104,8 +118,13 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path) -> str:
     shutil.copytree(source, bundle_dir, dirs_exist_ok=True)
     current = production_metrics(run_dir.parent)
     if current is None or summary["test_top1"] >= current.get("test_top1", 0.0):
-        record_production(bundle_dir, run_dir.parent, pipeline_id=summary["pipeline_id"],
-                          test_top1=summary["test_top1"], test_top5=summary["test_top5"])
+        record_production(
+            bundle_dir,
+            run_dir.parent,
+            pipeline_id=summary["pipeline_id"],
+            test_top1=summary["test_top1"],
+            test_top5=summary["test_top5"],
+        )
         summary["promoted_to_production"] = True
     else:
         summary["promoted_to_production"] = False

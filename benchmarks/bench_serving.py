@@ -64,8 +64,16 @@ class Row:
 
 def summarise(what: str, form: str, concurrency: int, latencies: list[float], errors: int, seconds: float) -> Row:
     ms = np.asarray(latencies) * 1000.0 if latencies else np.asarray([np.nan])
-    return Row(what, form, concurrency, len(latencies), errors, seconds,
-               float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
+    return Row(
+        what,
+        form,
+        concurrency,
+        len(latencies),
+        errors,
+        seconds,
+        float(np.percentile(ms, 50)),
+        float(np.percentile(ms, 99)),
+    )
 
 
 def time_calls(fn: Callable[[], object], seconds: float) -> list[float]:
@@ -113,16 +121,22 @@ def find_or_build_model(model: str | None, workdir: Path) -> Path:
     features = FeatureConfig()
     keras.utils.set_random_seed(0)
     net = build_model("GISLR", (features.max_len, features.n_features), len(GISLR_SIGNS))
-    return export_bundle(net, features, workdir / "bundle", {s: i for i, s in enumerate(GISLR_SIGNS)},
-                         {"model_id": "bench-untrained-gislr"})
+    return export_bundle(
+        net,
+        features,
+        workdir / "bundle",
+        {s: i for i, s in enumerate(GISLR_SIGNS)},
+        {"model_id": "bench-untrained-gislr"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # In-process: the ASGI app without a network
 
 
-def bench_in_process(bundle: Path, bodies: dict[str, tuple[bytes, str]], seconds: float,
-                     levels: list[int]) -> list[Row]:
+def bench_in_process(
+    bundle: Path, bodies: dict[str, tuple[bytes, str]], seconds: float, levels: list[int]
+) -> list[Row]:
     import httpx
 
     from serving.model_source import load_path
@@ -175,8 +189,18 @@ def free_port() -> int:
 
 def start_server(bundle: Path, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "POSE2GLOSS_MODEL": str(bundle), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(ROOT / "serving" / "pose2gloss.py"), "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning", "--workers", str(workers)]
+    command = [
+        sys.executable,
+        str(ROOT / "serving" / "pose2gloss.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -262,12 +286,23 @@ def main(argv: list[str] | None = None) -> int:
         npy_body = buffer.getvalue()
         bodies = {"json": (json_body, "application/json"), "npy": (npy_body, "application/x-npy")}
         limits = Limits()
-        print(f"model {bundle}; {FRAMES} frames: JSON body {len(json_body) / 1e6:.2f} MB, .npy body "
-              f"{len(npy_body) / 1e6:.2f} MB; {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"model {bundle}; {FRAMES} frames: JSON body {len(json_body) / 1e6:.2f} MB, .npy body "
+            f"{len(npy_body) / 1e6:.2f} MB; {os.cpu_count()} CPUs",
+            flush=True,
+        )
 
         classifier = TFLiteClassifier(bundle / "model.tflite")
-        rows = [summarise("bare invoke", "-", 1, lat := time_calls(lambda: classifier.predict(sequence), args.seconds),
-                          0, sum(lat))]
+        rows = [
+            summarise(
+                "bare invoke",
+                "-",
+                1,
+                lat := time_calls(lambda: classifier.predict(sequence), args.seconds),
+                0,
+                sum(lat),
+            )
+        ]
         decoders = {"json": lambda: decode_json(json_body, limits), "npy": lambda: decode_npy(npy_body, limits)}
         for form, decode in decoders.items():
             lat = time_calls(decode, args.seconds)
@@ -280,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             for form, (body, content_type) in bodies.items():
                 for level in args.concurrency:
                     latencies, errors, elapsed = http_load(port, body, content_type, level, args.seconds)
-                    rows.append(summarise(f"uvicorn HTTP (workers={args.workers})", form, level, latencies, errors,
-                                          elapsed))
+                    rows.append(
+                        summarise(f"uvicorn HTTP (workers={args.workers})", form, level, latencies, errors, elapsed)
+                    )
                     print(f"  {form} c={level}: done", flush=True)
         finally:
             server.terminate()
@@ -291,8 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| what | body | concurrency | requests | errors | req/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row.what} | {row.form} | {row.concurrency} | {row.requests} | {row.errors} | {row.rps:.0f} | "
-              f"{row.p50_ms:.2f} | {row.p99_ms:.2f} |")
+        print(
+            f"| {row.what} | {row.form} | {row.concurrency} | {row.requests} | {row.errors} | {row.rps:.0f} | "
+            f"{row.p50_ms:.2f} | {row.p99_ms:.2f} |"
+        )
     print()
     ok = report_goals(rows)
     if args.out:
@@ -302,20 +340,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_goals(rows: list[Row]) -> bool:
     def find(what: str, form: str, level: int | None = None) -> Row:
-        return next(r for r in rows if r.what.startswith(what) and r.form == form
-                    and (level is None or r.concurrency == level))
+        return next(
+            r for r in rows if r.what.startswith(what) and r.form == form and (level is None or r.concurrency == level)
+        )
 
     invoke = find("bare invoke", "-").p50_ms
     results = []
     for form in ("json", "npy"):
         budget = 2 * (invoke + find("decode", form).p50_ms)
         http1 = find("uvicorn", form, 1).p50_ms
-        results.append((f"HTTP p50 {form}, 1 client: {http1:.2f} ms <= 2 x (invoke + decode) = {budget:.2f} ms",
-                        http1 <= budget))
+        results.append(
+            (f"HTTP p50 {form}, 1 client: {http1:.2f} ms <= 2 x (invoke + decode) = {budget:.2f} ms", http1 <= budget)
+        )
     errors = sum(r.errors for r in rows)
     results.append((f"{errors} errors in all rows", errors == 0))
-    good = [r.concurrency for r in rows if r.what.startswith("uvicorn") and r.form == "npy"
-            and r.rps >= 200 and r.p99_ms < 50]
+    good = [
+        r.concurrency
+        for r in rows
+        if r.what.startswith("uvicorn") and r.form == "npy" and r.rps >= 200 and r.p99_ms < 50
+    ]
     results.append((f"npy: >= 200 req/s with p99 < 50 ms at concurrency {good or 'none'}", bool(good)))
     for text, passed in results:
         print(f"{'PASS' if passed else 'MISS'}  {text}")

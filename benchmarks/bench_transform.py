@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     naive_rate = len(subset) / (time.perf_counter() - start)
     np.testing.assert_allclose(naive, features[: len(subset)], atol=1e-4)
 
-    print(f"data: {root} ({len(paths)} sequences), cores: {os.cpu_count()}, max_len {config.max_len}, "
-          f"features {config.n_features}")
+    print(
+        f"data: {root} ({len(paths)} sequences), cores: {os.cpu_count()}, max_len {config.max_len}, "
+        f"features {config.n_features}"
+    )
     print(f"{'path':<42}{'sequences':>10}{'seq/s':>10}")
     print(f"{'library (pyarrow threads + vectorised TF)':<42}{len(paths):>10}{library_rate:>10.0f}")
     print(f"{'naive (pandas iterrows + numpy per seq)':<42}{len(subset):>10}{naive_rate:>10.1f}")

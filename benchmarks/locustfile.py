@@ -99,8 +99,9 @@ def _guard(environment, **_kwargs) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        sys.exit(f"locustfile: --host must be a loopback address such as http://127.0.0.1:8000, "
-                 f"got {environment.host!r}")
+        sys.exit(
+            f"locustfile: --host must be a loopback address such as http://127.0.0.1:8000, got {environment.host!r}"
+        )
     if options is not None and not options.run_time:
         options.run_time = DEFAULT_RUN_TIME_S
 
@@ -153,14 +154,18 @@ def _summary(environment, **_kwargs) -> None:
     failed = 0
     for name, entry in sorted(stats.entries.items()):
         label = name[0]
-        print(f"{label:<28}{entry.num_requests:>8}{entry.num_failures:>7}{entry.total_rps:>8.1f}"
-              f"{entry.get_response_time_percentile(0.5):>9.0f}{entry.get_response_time_percentile(0.95):>9.0f}"
-              f"{entry.get_response_time_percentile(0.99):>9.0f}{entry.max_response_time or 0:>9.0f}")
+        print(
+            f"{label:<28}{entry.num_requests:>8}{entry.num_failures:>7}{entry.total_rps:>8.1f}"
+            f"{entry.get_response_time_percentile(0.5):>9.0f}{entry.get_response_time_percentile(0.95):>9.0f}"
+            f"{entry.get_response_time_percentile(0.99):>9.0f}{entry.max_response_time or 0:>9.0f}"
+        )
         failed += entry.num_failures
     total = stats.total
-    print(f"{'all':<28}{total.num_requests:>8}{total.num_failures:>7}{total.total_rps:>8.1f}"
-          f"{total.get_response_time_percentile(0.5):>9.0f}{total.get_response_time_percentile(0.95):>9.0f}"
-          f"{total.get_response_time_percentile(0.99):>9.0f}{total.max_response_time or 0:>9.0f}")
+    print(
+        f"{'all':<28}{total.num_requests:>8}{total.num_failures:>7}{total.total_rps:>8.1f}"
+        f"{total.get_response_time_percentile(0.5):>9.0f}{total.get_response_time_percentile(0.95):>9.0f}"
+        f"{total.get_response_time_percentile(0.99):>9.0f}{total.max_response_time or 0:>9.0f}"
+    )
     for error in stats.errors.values():
         print(f"  {error.occurrences} x {error.name}: {error.error}")
     if failed or total.num_requests == 0:

@@ -44,7 +44,9 @@ def affine(
     return out.astype(sequence.dtype, copy=False)
 
 
-def temporal_resample(sequence: np.ndarray, rng: np.random.Generator, factor: tuple[float, float] = (0.7, 1.4)) -> np.ndarray:
+def temporal_resample(
+    sequence: np.ndarray, rng: np.random.Generator, factor: tuple[float, float] = (0.7, 1.4)
+) -> np.ndarray:
     """Play the sign faster or slower (nearest-frame resampling); at least one frame remains."""
     length = max(1, int(round(len(sequence) * rng.uniform(*factor))))
     positions = np.minimum((np.arange(length) * len(sequence)) // length, len(sequence) - 1)
@@ -85,7 +87,9 @@ class AugmentConfig:
         return asdict(self)
 
 
-def augment_sequence(sequence: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> np.ndarray:
+def augment_sequence(
+    sequence: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()
+) -> np.ndarray:
     """Apply the random policy in ``config`` to one sequence."""
     if len(sequence) == 0:
         raise ValueError("cannot augment an empty sequence")
@@ -93,8 +97,9 @@ def augment_sequence(sequence: np.ndarray, rng: np.random.Generator, config: Aug
     if rng.random() < config.flip_probability:
         out = hflip(out)
     if rng.random() < config.affine_probability:
-        out = affine(out, rng, scale=(config.scale_min, config.scale_max), shift=config.shift,
-                     rotation_deg=config.rotation_deg)
+        out = affine(
+            out, rng, scale=(config.scale_min, config.scale_max), shift=config.shift, rotation_deg=config.rotation_deg
+        )
     if rng.random() < config.resample_probability:
         out = temporal_resample(out, rng)
     if rng.random() < config.crop_probability:

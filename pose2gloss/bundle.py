@@ -53,8 +53,11 @@ def write_bundle(directory: str | Path, sign_map: dict[str, int], card: dict[str
     """Finish a bundle whose TFLite files are already in ``directory``: add the map and the card."""
     directory = Path(directory)
     (directory / SIGN_MAP_FILE).write_text(json.dumps(sign_map, indent=1, sort_keys=True))
-    files = {name: sha256(directory / name) for name in (MODEL_FILE, MODEL_FP16_FILE, SIGN_MAP_FILE)
-             if (directory / name).is_file()}
+    files = {
+        name: sha256(directory / name)
+        for name in (MODEL_FILE, MODEL_FP16_FILE, SIGN_MAP_FILE)
+        if (directory / name).is_file()
+    }
     if MODEL_FILE not in files:
         raise BundleError(f"{directory}: {MODEL_FILE} missing")
     (directory / CARD_FILE).write_text(json.dumps({**card, "files": files}, indent=2, sort_keys=True))

@@ -37,7 +37,6 @@ def resolve_data_root(dataset_id: str, data_dir: str | Path, generate_if_missing
     return root.resolve()
 
 
-
 def register_dataset(path: str | Path, name: str = DATASET_NAME, project: str = DATASET_PROJECT) -> str:
     """Upload a GISLR folder as a new dataset version (parent: the latest version) and return its id."""
     from clearml import Dataset

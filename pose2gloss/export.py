@@ -8,7 +8,7 @@ the server, the UI and the Kaggle harness all feed it the same thing.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,7 +71,7 @@ def export_bundle(
         "num_classes": num_classes,
         "input": {"name": INPUT_NAME, "shape": [None, N_LANDMARKS, N_COORDS], "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "shape": [num_classes]},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **card,
     }
     return bundle.write_bundle(directory, sign_map, full_card)

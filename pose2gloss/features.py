@@ -86,9 +86,7 @@ def preprocess_sequence(sequence: tf.Tensor, config: FeatureConfig) -> tf.Tensor
     return preprocess_packed(sequence, tf.shape(sequence)[:1], config)[0]
 
 
-def preprocess_numpy(
-    frames: np.ndarray, lengths: np.ndarray, config: FeatureConfig, chunk: int = 4096
-) -> np.ndarray:
+def preprocess_numpy(frames: np.ndarray, lengths: np.ndarray, config: FeatureConfig, chunk: int = 4096) -> np.ndarray:
     """Eager wrapper for packed numpy arrays, in chunks of sequences to bound memory."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if len(lengths) == 0:
@@ -99,7 +97,11 @@ def preprocess_numpy(
     for first in range(0, len(lengths), chunk):
         last = min(first + chunk, len(lengths))
         part_frames = frames[offsets[first] : offsets[last]]
-        parts.append(fn(tf.convert_to_tensor(part_frames, tf.float32), tf.convert_to_tensor(lengths[first:last], tf.int32)).numpy())
+        parts.append(
+            fn(
+                tf.convert_to_tensor(part_frames, tf.float32), tf.convert_to_tensor(lengths[first:last], tf.int32)
+            ).numpy()
+        )
     return np.concatenate(parts)
 
 
@@ -122,7 +124,7 @@ _COMPILED: dict[FeatureConfig, tf.types.experimental.GenericFunction] = {}
 def _compiled(config: FeatureConfig) -> tf.types.experimental.GenericFunction:
     if config not in _COMPILED:
         _COMPILED[config] = tf.function(
-            lambda f, l: preprocess_packed(f, l, config),
+            lambda frames, lengths: preprocess_packed(frames, lengths, config),
             input_signature=[tf.TensorSpec([None, 543, 3], tf.float32), tf.TensorSpec([None], tf.int32)],
         )
     return _COMPILED[config]

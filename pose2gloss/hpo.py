@@ -76,7 +76,12 @@ def clearml_parameters(space: list[Dimension]) -> list:
 
 
 def clearml_optimizer(
-    base_task_id: str, model_name: str, *, queue: str, total_max_jobs: int, max_concurrent: int,
+    base_task_id: str,
+    model_name: str,
+    *,
+    queue: str,
+    total_max_jobs: int,
+    max_concurrent: int,
     max_iteration_per_job: int,
 ):
     """``HyperParameterOptimizer`` with ``OptimizerOptuna``, multi-objective on the training scalars."""
@@ -147,8 +152,13 @@ def training_subprocess(base_params: Mapping[str, Any], cwd: str | Path | None =
                 raise RuntimeError(f"trial failed (exit {completed.returncode}): {completed.stderr[-2000:]}")
             task_id = id_file.read_text().strip()
         metrics = artifact_json(task_id, "metrics")
-        return {"task_id": task_id, "model_name": metrics["model_name"], "params": metrics["params"],
-                "val_loss": metrics["val_loss"], "val_accuracy": metrics["val_accuracy"]}
+        return {
+            "task_id": task_id,
+            "model_name": metrics["model_name"],
+            "params": metrics["params"],
+            "val_loss": metrics["val_loss"],
+            "val_accuracy": metrics["val_accuracy"],
+        }
 
     return run
 

@@ -30,7 +30,9 @@ class TFLiteClassifier:
         self.num_threads = num_threads
         self._local = threading.local()
         runner = self._runner()  # fail fast on a broken file or missing signature
-        self.num_classes = int(runner(**{INPUT_NAME: np.zeros((1, N_LANDMARKS, N_COORDS), np.float32)})[OUTPUT_NAME].shape[-1])
+        self.num_classes = int(
+            runner(**{INPUT_NAME: np.zeros((1, N_LANDMARKS, N_COORDS), np.float32)})[OUTPUT_NAME].shape[-1]
+        )
 
     def _runner(self):
         runner = getattr(self._local, "runner", None)

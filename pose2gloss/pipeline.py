@@ -50,31 +50,67 @@ def build_steps(overrides: Mapping[str, Mapping[str, Any]] | None = None, full: 
     preset = FULL_PRESET if full else SAMPLE_PRESET
     steps = [
         Step("data_splitting", "pose2gloss.step1_data_splitting", (), {}),
-        Step("data_augmentation", "pose2gloss.step2_data_augmentation", ("data_splitting",),
-             {"split_task_id": "${data_splitting.id}"}),
-        Step("data_transformation", "pose2gloss.step3_data_transformation", ("data_augmentation",),
-             {"augment_task_id": "${data_augmentation.id}"}),
+        Step(
+            "data_augmentation",
+            "pose2gloss.step2_data_augmentation",
+            ("data_splitting",),
+            {"split_task_id": "${data_splitting.id}"},
+        ),
+        Step(
+            "data_transformation",
+            "pose2gloss.step3_data_transformation",
+            ("data_augmentation",),
+            {"augment_task_id": "${data_augmentation.id}"},
+        ),
         *[
-            Step(f"train_{model.lower()}", "pose2gloss.step4_model_training", ("data_transformation",),
-                 {"model_name": model, "split_task_id": "${data_splitting.id}",
-                  "transform_task_id": "${data_transformation.id}"}, gpu=True)
+            Step(
+                f"train_{model.lower()}",
+                "pose2gloss.step4_model_training",
+                ("data_transformation",),
+                {
+                    "model_name": model,
+                    "split_task_id": "${data_splitting.id}",
+                    "transform_task_id": "${data_transformation.id}",
+                },
+                gpu=True,
+            )
             for model in ("GISLR", "ConvNeXtTiny")
         ],
-        Step("model_selection", "pose2gloss.step5_model_selection", ("train_gislr", "train_convnexttiny"),
-             {"training_task_ids": "${train_gislr.id},${train_convnexttiny.id}",
-              "transform_task_id": "${data_transformation.id}"}),
-        Step("hyperparameter_tuning", "pose2gloss.step6_hyperparameter_tuning", ("model_selection",),
-             {"selection_task_id": "${model_selection.id}"}),
-        Step("model_evaluation", "pose2gloss.step7_model_evaluation", ("hyperparameter_tuning",),
-             {"hpo_task_id": "${hyperparameter_tuning.id}", "split_task_id": "${data_splitting.id}",
-              "augment_task_id": "${data_augmentation.id}", "transform_task_id": "${data_transformation.id}"}),
+        Step(
+            "model_selection",
+            "pose2gloss.step5_model_selection",
+            ("train_gislr", "train_convnexttiny"),
+            {
+                "training_task_ids": "${train_gislr.id},${train_convnexttiny.id}",
+                "transform_task_id": "${data_transformation.id}",
+            },
+        ),
+        Step(
+            "hyperparameter_tuning",
+            "pose2gloss.step6_hyperparameter_tuning",
+            ("model_selection",),
+            {"selection_task_id": "${model_selection.id}"},
+        ),
+        Step(
+            "model_evaluation",
+            "pose2gloss.step7_model_evaluation",
+            ("hyperparameter_tuning",),
+            {
+                "hpo_task_id": "${hyperparameter_tuning.id}",
+                "split_task_id": "${data_splitting.id}",
+                "augment_task_id": "${data_augmentation.id}",
+                "transform_task_id": "${data_transformation.id}",
+            },
+        ),
     ]
     overrides = overrides or {}
     unknown = sorted(set(overrides) - {s.name for s in steps})
     if unknown:
         raise ValueError(f"overrides for unknown steps {unknown}; steps are {[s.name for s in steps]}")
     return [
-        Step(s.name, s.module, s.parents, {**s.parameters, **preset.get(s.name, {}), **overrides.get(s.name, {})}, s.gpu)
+        Step(
+            s.name, s.module, s.parents, {**s.parameters, **preset.get(s.name, {}), **overrides.get(s.name, {})}, s.gpu
+        )
         for s in steps
     ]
 
@@ -106,7 +142,9 @@ def register_base_tasks(steps: list[Step], cwd: Path = tracking.REPO_ROOT, worke
         done = subprocess.run([sys.executable, "-m", step.module], cwd=cwd, env=env, capture_output=True, text=True)
         match = re.search(rf"{tracking.REGISTERED_MARKER}=(\S+)", done.stdout)
         if done.returncode != 0 or not match:
-            raise RuntimeError(f"registering {step.name} ({step.module}) failed:\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+            raise RuntimeError(
+                f"registering {step.name} ({step.module}) failed:\n{done.stdout[-1500:]}{done.stderr[-1500:]}"
+            )
         return match.group(1)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -138,7 +176,11 @@ class OfflineStepJob(LocalClearmlJob):
         self._job_process = subprocess.Popen(
             [sys.executable, *shlex.split(self.task.data.script.entry_point)],  # "-m pose2gloss.stepN_..."
             cwd=tracking.REPO_ROOT / (self.task.data.script.working_dir or "."),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         self._pump = threading.Thread(target=self._tee, daemon=True)
         self._pump.start()
@@ -218,7 +260,10 @@ def run_pipeline(
     """
     base_ids = register_base_tasks(steps)
     pipe = PipelineController(
-        name=PIPELINE_NAME, project=tracking.PROJECT, version=version, add_pipeline_tags=False,
+        name=PIPELINE_NAME,
+        project=tracking.PROJECT,
+        version=version,
+        add_pipeline_tags=False,
         pool_frequency=OFFLINE_POLL_MINUTES if offline else SERVER_POLL_MINUTES,
     )
     pipe.set_default_execution_queue(cpu_queue)
@@ -262,7 +307,9 @@ def _collect(pipe: PipelineController, steps: list[Step]) -> PipelineRun:
                 error = "".join(job.log_path.read_text().splitlines(keepends=True)[-15:])
         elif node.job_started and node.job_ended:
             duration = node.job_ended - node.job_started
-        run.nodes.append(NodeResult(step.name, status, node.executed or (job.task_id() if job else None), duration, log, error))
+        run.nodes.append(
+            NodeResult(step.name, status, node.executed or (job.task_id() if job else None), duration, log, error)
+        )
     return run
 
 
@@ -282,9 +329,14 @@ def summarise(run: PipelineRun, run_dir: Path, *, offline: bool, duration_s: flo
     nodes = []
     artifacts: dict[str, dict[str, Any]] = {}
     for node in run.nodes:
-        entry: dict[str, Any] = {"name": node.name, "status": node.status, "task_id": node.task_id,
-                                 "duration_s": round(node.duration_s, 1) if node.duration_s is not None else None,
-                                 "log": node.log, "key_metric": ""}
+        entry: dict[str, Any] = {
+            "name": node.name,
+            "status": node.status,
+            "task_id": node.task_id,
+            "duration_s": round(node.duration_s, 1) if node.duration_s is not None else None,
+            "log": node.log,
+            "key_metric": "",
+        }
         if node.error:
             entry["error"] = node.error
         if node.status == "completed" and node.name in _KEY_METRICS and node.task_id:
@@ -305,15 +357,28 @@ def summarise(run: PipelineRun, run_dir: Path, *, offline: bool, duration_s: flo
     evaluation = artifacts.get("model_evaluation")
     if run.succeeded and evaluation:
         hpo_result = artifacts["hyperparameter_tuning"]
-        summary.update({
-            "test_top1": evaluation["test_top1"],
-            "test_top5": evaluation["test_top5"],
-            "selected_model": artifacts["model_selection"]["model_name"],
-            "hpo": {k: hpo_result[k] for k in ("source", "best_task_id", "model_name", "params", "metrics",
-                                                 "trials_finished", "trials_failed", "mode")},
-            "evaluation_task_id": next(n.task_id for n in run.nodes if n.name == "model_evaluation"),
-            "tflite": evaluation["tflite"],
-        })
+        summary.update(
+            {
+                "test_top1": evaluation["test_top1"],
+                "test_top5": evaluation["test_top5"],
+                "selected_model": artifacts["model_selection"]["model_name"],
+                "hpo": {
+                    k: hpo_result[k]
+                    for k in (
+                        "source",
+                        "best_task_id",
+                        "model_name",
+                        "params",
+                        "metrics",
+                        "trials_finished",
+                        "trials_failed",
+                        "mode",
+                    )
+                },
+                "evaluation_task_id": next(n.task_id for n in run.nodes if n.name == "model_evaluation"),
+                "tflite": evaluation["tflite"],
+            }
+        )
     else:
         failed = [n for n in nodes if n["status"] != "completed"]
         summary["failed_steps"] = [n["name"] for n in failed if n["status"] == "failed"]
@@ -333,14 +398,18 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         if node.get("error"):
             lines.append(f"\nstep '{node['name']}' failed; last lines of {node['log']}:\n{node['error']}")
     if summary["status"] == "completed":
-        lines.append(f"final model: {summary['hpo']['model_name']} ({summary['hpo']['source']}), "
-                     f"test top-1 {summary['test_top1']:.4f}, top-5 {summary['test_top5']:.4f}")
+        lines.append(
+            f"final model: {summary['hpo']['model_name']} ({summary['hpo']['source']}), "
+            f"test top-1 {summary['test_top1']:.4f}, top-5 {summary['test_top5']:.4f}"
+        )
         if summary.get("tflite_path"):
             lines.append(f"TFLite model: {summary['tflite_path']}")
     else:
         lines.append(f"failed: {summary.get('failed_steps')}; not run: {summary.get('not_run_steps')}")
     lines.append(f"run folder: {summary['run_dir']}")
     if summary.get("sessions_dir"):
-        lines.append(f"offline ClearML sessions: {summary['sessions_dir']} "
-                     "(upload one with: clearml-task --import-offline-session <session>.zip)")
+        lines.append(
+            f"offline ClearML sessions: {summary['sessions_dir']} "
+            "(upload one with: clearml-task --import-offline-session <session>.zip)"
+        )
     return "\n".join(lines)

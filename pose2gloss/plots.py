@@ -26,4 +26,3 @@ def augmentation_preview(original: np.ndarray, augmented: np.ndarray | None) -> 
         ax.set_title(f"{title} ({len(sequence)} frames)")
     fig.tight_layout()
     return fig
-

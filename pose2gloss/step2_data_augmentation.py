@@ -39,11 +39,16 @@ def main(argv: list[str] | None = None) -> None:
             packed = PackedSequences.from_sequences(
                 sequences,
                 rows["label"].to_numpy(),
-                meta={"sequence_id": rows["sequence_id"].to_numpy(), "participant_id": rows["participant_id"].to_numpy()},
+                meta={
+                    "sequence_id": rows["sequence_id"].to_numpy(),
+                    "participant_id": rows["participant_id"].to_numpy(),
+                },
             )
             if split == "train":
                 augmented = augment_packed(packed, params["multiplier"], params["seed"], config)
-                figure = augmentation_preview(packed.sequence(0), augmented.sequence(len(packed)) if params["multiplier"] else None)
+                figure = augmentation_preview(
+                    packed.sequence(0), augmented.sequence(len(packed)) if params["multiplier"] else None
+                )
                 task.get_logger().report_matplotlib_figure("Augmentation", "preview", figure=figure, report_image=True)
                 packed = augmented
             print(f"{split}: {len(packed)} sequences, {len(packed.frames)} frames", flush=True)

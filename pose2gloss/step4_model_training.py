@@ -68,16 +68,28 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         result = train(
-            name, train_xy, val_xy, num_classes, config=config, params=model_params,
-            checkpoint_path=Path(tmp) / "best.weights.h5", callbacks=[ReportEpoch()], verbose=2,
+            name,
+            train_xy,
+            val_xy,
+            num_classes,
+            config=config,
+            params=model_params,
+            checkpoint_path=Path(tmp) / "best.weights.h5",
+            callbacks=[ReportEpoch()],
+            verbose=2,
         )
         epochs_run = len(result.history["loss"])
         for objective in OBJECTIVES:
             logger.report_scalar(objective, objective, result.metrics[objective], epochs_run)
         tracking.report_single_values(task, result.metrics)
         model_dir = save_trained(
-            Path(tmp) / "model", result.model, model_name=name, params=result.params, features=features,
-            num_classes=num_classes, metrics=result.metrics,
+            Path(tmp) / "model",
+            result.model,
+            model_name=name,
+            params=result.params,
+            features=features,
+            num_classes=num_classes,
+            metrics=result.metrics,
         )
         tracking.upload_file(task, "model", model_dir)
         tracking.upload_json(

@@ -30,11 +30,14 @@ def main(argv: list[str] | None = None) -> None:
         model, card = load_trained(tracking.artifact_local_copy(task_id, "model"))
         trained = tracking.artifact_json(task_id, "metrics")
         metrics = evaluate_model(model, x_val, y_val, prefix="val_")
-        candidates.append({"task_id": task_id, "model_name": card["model_name"], "params": trained["params"], **metrics})
+        candidates.append(
+            {"task_id": task_id, "model_name": card["model_name"], "params": trained["params"], **metrics}
+        )
         print(f"{card['model_name']} ({task_id}): {metrics}", flush=True)
     best = select_best(candidates)
-    table = pd.DataFrame([{k: c[k] for k in ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss")}
-                          for c in candidates])
+    table = pd.DataFrame(
+        [{k: c[k] for k in ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss")} for c in candidates]
+    )
     task.get_logger().report_table("Selection", "validation", table_plot=table)
     tracking.report_single_values(task, {"best_val_accuracy": best["val_accuracy"]})
     tracking.upload_json(task, "selection", {**best, "candidates": candidates})

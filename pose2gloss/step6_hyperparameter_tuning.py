@@ -51,19 +51,40 @@ def main(argv: list[str] | None = None) -> None:
     verdict = hpo_verdict(selection, trials)
     for record in trials:
         if "val_accuracy" in record:
-            tracking.report_scalars(task, "trials", {k: record[k] for k in ("val_accuracy", "val_loss")},
-                                    iteration=int(record.get("trial", 0)))
-    table = pd.DataFrame([{"trial": r.get("trial"), "task_id": r.get("task_id"), "val_accuracy": r.get("val_accuracy"),
-                           "val_loss": r.get("val_loss"), "error": r.get("error", "")[:200], **r.get("params", {})}
-                          for r in trials])
+            tracking.report_scalars(
+                task,
+                "trials",
+                {k: record[k] for k in ("val_accuracy", "val_loss")},
+                iteration=int(record.get("trial", 0)),
+            )
+    table = pd.DataFrame(
+        [
+            {
+                "trial": r.get("trial"),
+                "task_id": r.get("task_id"),
+                "val_accuracy": r.get("val_accuracy"),
+                "val_loss": r.get("val_loss"),
+                "error": r.get("error", "")[:200],
+                **r.get("params", {}),
+            }
+            for r in trials
+        ]
+    )
     if len(table):
         task.get_logger().report_table("HPO", "trials", table_plot=table.astype(str))
-    result = {**verdict, "mode": mode, "trials": trials,
-              "search_space": [d.__dict__ for d in hpo.search_space(model_name)]}
+    result = {
+        **verdict,
+        "mode": mode,
+        "trials": trials,
+        "search_space": [d.__dict__ for d in hpo.search_space(model_name)],
+    }
     tracking.upload_json(task, "hpo_result", result)
-    print(f"HPO ({mode}): {verdict['trials_finished']} trials finished, {verdict['trials_failed']} failed; "
-          f"final model from {verdict['source']}: {verdict['best_task_id']} val top-1 "
-          f"{verdict['metrics'].get('val_accuracy')}", flush=True)
+    print(
+        f"HPO ({mode}): {verdict['trials_finished']} trials finished, {verdict['trials_failed']} failed; "
+        f"final model from {verdict['source']}: {verdict['best_task_id']} val top-1 "
+        f"{verdict['metrics'].get('val_accuracy')}",
+        flush=True,
+    )
 
 
 def _run_on_agents(selection: dict, params: dict) -> list[dict]:
@@ -72,8 +93,11 @@ def _run_on_agents(selection: dict, params: dict) -> list[dict]:
     from pose2gloss import hpo
 
     optimizer = hpo.clearml_optimizer(
-        selection["task_id"], selection["model_name"], queue=params["execution_queue"],
-        total_max_jobs=params["total_max_jobs"], max_concurrent=params["max_number_of_concurrent_tasks"],
+        selection["task_id"],
+        selection["model_name"],
+        queue=params["execution_queue"],
+        total_max_jobs=params["total_max_jobs"],
+        max_concurrent=params["max_number_of_concurrent_tasks"],
         max_iteration_per_job=int(selection["params"].get("epochs", 100)),
     )
     optimizer.start()
@@ -86,9 +110,17 @@ def _run_on_agents(selection: dict, params: dict) -> list[dict]:
         except (KeyError, FileNotFoundError) as err:
             trials.append({"trial": number, "task_id": job.id, "error": str(err)})
             continue
-        trials.append({"trial": number, "task_id": job.id, "model_name": metrics["model_name"],
-                       "params": metrics["params"], "val_loss": metrics["val_loss"],
-                       "val_accuracy": metrics["val_accuracy"], "status": Task.get_task(task_id=job.id).status})
+        trials.append(
+            {
+                "trial": number,
+                "task_id": job.id,
+                "model_name": metrics["model_name"],
+                "params": metrics["params"],
+                "val_loss": metrics["val_loss"],
+                "val_accuracy": metrics["val_accuracy"],
+                "status": Task.get_task(task_id=job.id).status,
+            }
+        )
     return trials
 
 

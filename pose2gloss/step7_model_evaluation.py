@@ -55,24 +55,34 @@ def main(argv: list[str] | None = None) -> None:
     classes = sorted(per_class)
     logger = task.get_logger()
     logger.report_matplotlib_figure(
-        "Confusion matrix", "test",
+        "Confusion matrix",
+        "test",
         figure=confusion_figure(confusion_matrix(predictions, y_test, classes), [names[c] for c in classes]),
         report_image=True,
     )
-    logger.report_table("Per-class accuracy", "test", table_plot=pd.DataFrame(
-        {"sign": [names[c] for c in classes], "accuracy": [per_class[c] for c in classes]}))
+    logger.report_table(
+        "Per-class accuracy",
+        "test",
+        table_plot=pd.DataFrame({"sign": [names[c] for c in classes], "accuracy": [per_class[c] for c in classes]}),
+    )
     tracking.report_scalars(task, "test", {"top1": metrics["top1"], "top5": metrics["top5"]})
     tracking.report_single_values(task, {"test_top1": metrics["top1"], "test_top5": metrics["top5"]})
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = export_bundle(model, features, Path(tmp) / "bundle", sign_map, {
-            "model_name": card["model_name"],
-            "model_id": f"{card['model_name']}-{verdict['best_task_id']}",
-            "params": card["params"],
-            "training_task_id": verdict["best_task_id"],
-            "evaluation_task_id": task.id,
-            "metrics": {"test_top1": metrics["top1"], "test_top5": metrics["top5"], **verdict["metrics"]},
-        })
+        bundle_dir = export_bundle(
+            model,
+            features,
+            Path(tmp) / "bundle",
+            sign_map,
+            {
+                "model_name": card["model_name"],
+                "model_id": f"{card['model_name']}-{verdict['best_task_id']}",
+                "params": card["params"],
+                "training_task_id": verdict["best_task_id"],
+                "evaluation_task_id": task.id,
+                "metrics": {"test_top1": metrics["top1"], "test_top5": metrics["top5"], **verdict["metrics"]},
+            },
+        )
         exported = {}
         for label, name in (("fp32", MODEL_FILE), ("fp16", MODEL_FP16_FILE)):
             classifier = TFLiteClassifier(bundle_dir / name)

@@ -88,9 +88,7 @@ def train(
                 checkpoint_path, monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True
             ),
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience),
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", mode="max", patience=config.early_stopping_patience
-            ),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.early_stopping_patience),
             *callbacks,
         ],
     )
@@ -145,7 +143,9 @@ def load_trained(directory: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     directory = Path(directory)
     card = json.loads((directory / CARD_FILE).read_text())
     features = FeatureConfig(**card["features"])
-    model = build_model(card["model_name"], (features.max_len, features.n_features), card["num_classes"], card["params"])
+    model = build_model(
+        card["model_name"], (features.max_len, features.n_features), card["num_classes"], card["params"]
+    )
     model.load_weights(directory / WEIGHTS_FILE)
     return model, card
 

@@ -13,7 +13,6 @@ walk runs only to explain a failure.
 from __future__ import annotations
 
 import io
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from itertools import chain
@@ -88,8 +87,9 @@ def decode_json(body: bytes, limits: Limits, batch: bool = False) -> Decoded:
     for i, item in enumerate(items):
         where = f"sequences[{i}]"
         if not isinstance(item, dict):
-            raise InputError(f'{where}: expected an object {{"landmarks": [...]}}, got {_kind(item)}',
-                             reason="json_shape")
+            raise InputError(
+                f'{where}: expected an object {{"landmarks": [...]}}, got {_kind(item)}', reason="json_shape"
+            )
         _check_fields(item, ITEM_FIELDS, where)
         if "landmarks" not in item:
             raise InputError(f'{where}: missing field "landmarks"', reason="field")
@@ -121,22 +121,29 @@ def _explain_structure(value: list, where: str) -> None:
     """Raise for the first element that breaks ``[frames][543][3]`` numbers-or-null."""
     for f, frame in enumerate(value):
         if not isinstance(frame, list):
-            raise InputError(f"{where}[{f}]: expected a frame (a list of {N_LANDMARKS} [x, y, z] points), "
-                             f"got {_kind(frame)}", reason="json_shape")
+            raise InputError(
+                f"{where}[{f}]: expected a frame (a list of {N_LANDMARKS} [x, y, z] points), got {_kind(frame)}",
+                reason="json_shape",
+            )
         if len(frame) != N_LANDMARKS:
-            raise InputError(f"{where}[{f}]: expected {N_LANDMARKS} landmarks per frame, got {len(frame)}",
-                             reason="landmark_count")
+            raise InputError(
+                f"{where}[{f}]: expected {N_LANDMARKS} landmarks per frame, got {len(frame)}", reason="landmark_count"
+            )
         for i, point in enumerate(frame):
             if not isinstance(point, list):
-                raise InputError(f"{where}[{f}][{i}]: expected a point [x, y, z], got {_kind(point)}",
-                                 reason="json_shape")
+                raise InputError(
+                    f"{where}[{f}][{i}]: expected a point [x, y, z], got {_kind(point)}", reason="json_shape"
+                )
             if len(point) != N_COORDS:
-                raise InputError(f"{where}[{f}][{i}]: expected {N_COORDS} coordinates [x, y, z], got {len(point)}",
-                                 reason="coord_count")
+                raise InputError(
+                    f"{where}[{f}][{i}]: expected {N_COORDS} coordinates [x, y, z], got {len(point)}",
+                    reason="coord_count",
+                )
             for c, number in enumerate(point):
                 if number is not None and (type(number) not in _NUMBER_TYPES):
-                    raise InputError(f"{where}[{f}][{i}][{c}]: expected a number or null, got {_kind(number)}",
-                                     reason="value_type")
+                    raise InputError(
+                        f"{where}[{f}][{i}][{c}]: expected a number or null, got {_kind(number)}", reason="value_type"
+                    )
 
 
 def _parse_json(body: bytes) -> Any:
@@ -146,8 +153,9 @@ def _parse_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as err:
         if b"NaN" in body or b"Infinity" in body:
-            raise InputError(f"not valid JSON ({err}); NaN and Infinity are not JSON: use null for a missing point",
-                             400, "json") from err
+            raise InputError(
+                f"not valid JSON ({err}); NaN and Infinity are not JSON: use null for a missing point", 400, "json"
+            ) from err
         raise InputError(f"not valid JSON: {err}", 400, "json") from err
 
 
@@ -170,8 +178,9 @@ def decode_npy(body: bytes, limits: Limits, where: str = "npy") -> np.ndarray:
     if not body:
         raise InputError("empty body: send a .npy file of shape (frames, 543, 3)", 400, "empty")
     if not body.startswith(NPY_MAGIC):
-        raise InputError(f"{where}: not a .npy file (it must start with \\x93NUMPY; write it with numpy.save)",
-                         400, "npy")
+        raise InputError(
+            f"{where}: not a .npy file (it must start with \\x93NUMPY; write it with numpy.save)", 400, "npy"
+        )
     stream = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(stream)
@@ -184,18 +193,24 @@ def decode_npy(body: bytes, limits: Limits, where: str = "npy") -> np.ndarray:
     except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds on garbage
         raise InputError(f"{where}: corrupt .npy header ({err})", 400, "npy") from err
     if dtype.kind != "f" or dtype.fields is not None:
-        raise InputError(f"{where}: dtype {dtype} not accepted; send float32 (float16 and float64 also work)",
-                         reason="dtype")
+        raise InputError(
+            f"{where}: dtype {dtype} not accepted; send float32 (float16 and float64 also work)", reason="dtype"
+        )
     if len(shape) != 3 or tuple(shape[1:]) != (N_LANDMARKS, N_COORDS):
-        raise InputError(f"{where}: shape {tuple(shape)} not accepted; expected (frames, {N_LANDMARKS}, {N_COORDS})",
-                         reason="shape")
+        raise InputError(
+            f"{where}: shape {tuple(shape)} not accepted; expected (frames, {N_LANDMARKS}, {N_COORDS})", reason="shape"
+        )
     _check_frame_count(shape[0], limits, where)
     count = int(np.prod(shape))
     offset = stream.tell()
     available = len(body) - offset
     if available != count * dtype.itemsize:
-        raise InputError(f"{where}: header says {count * dtype.itemsize} bytes of data for shape {tuple(shape)}, "
-                         f"body has {available} (truncated or padded file)", 400, "npy")
+        raise InputError(
+            f"{where}: header says {count * dtype.itemsize} bytes of data for shape {tuple(shape)}, "
+            f"body has {available} (truncated or padded file)",
+            400,
+            "npy",
+        )
     flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
     array = flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
     with np.errstate(over="ignore"):
@@ -215,8 +230,9 @@ def decode_npz(body: bytes, limits: Limits) -> Decoded:
     _check_batch_size(len(members), limits)
     total = sum(info.file_size for info in members)
     if total > limits.max_body_bytes:
-        raise InputError(f"npz: {total} bytes once unpacked, more than the limit of {limits.max_body_bytes}",
-                         413, "too_large")
+        raise InputError(
+            f"npz: {total} bytes once unpacked, more than the limit of {limits.max_body_bytes}", 413, "too_large"
+        )
     sequences = []
     for info in members:
         try:
@@ -233,16 +249,13 @@ def decode_parquet(body: bytes, limits: Limits) -> np.ndarray:
         raise InputError("empty body: send the parquet file of one sequence", 400, "empty")
     if not (body.startswith(PARQUET_MAGIC) and body.endswith(PARQUET_MAGIC)):
         raise InputError("parquet: not a parquet file (it must start and end with PAR1)", 400, "parquet")
-    with tempfile.NamedTemporaryFile(suffix=".parquet") as handle:
-        handle.write(body)
-        handle.flush()
-        try:
-            array = load_sequence(handle.name)
-        except Exception as err:  # noqa: BLE001 - untrusted file through a third-party reader: any failure is a 4xx
-            message = str(err).replace(handle.name, "parquet")
-            if not message.startswith("parquet"):
-                message = f"parquet: {message}"
-            raise InputError(message, reason="parquet") from err
+    try:
+        array = load_sequence("parquet", content=body)
+    except Exception as err:  # noqa: BLE001 - untrusted file through a third-party reader: any failure is a 4xx
+        message = str(err)
+        if not message.startswith("parquet"):
+            message = f"parquet: {message}"
+        raise InputError(message, reason="parquet") from err
     if len(array) == 0:
         raise InputError("parquet: 0 frames; send at least one frame", reason="frames")
     _check_frame_count(len(array), limits, "parquet")
@@ -271,16 +284,24 @@ def check_values(array: np.ndarray, limits: Limits, where: str) -> np.ndarray:
         infinite = np.isinf(array)
         if infinite.any():
             f, i, c = np.argwhere(infinite)[0]
-            raise InputError(f"{where}[{f}][{i}][{c}]: infinite value (or beyond float32 range); "
-                             "use null (JSON) or NaN (.npy) for a missing point", reason="value_range")
+            raise InputError(
+                f"{where}[{f}][{i}][{c}]: infinite value (or beyond float32 range); "
+                "use null (JSON) or NaN (.npy) for a missing point",
+                reason="value_range",
+            )
         if not finite.any():
-            raise InputError(f"{where}: every landmark of every frame is missing (null/NaN): nothing to recognise",
-                             reason="all_missing")
+            raise InputError(
+                f"{where}: every landmark of every frame is missing (null/NaN): nothing to recognise",
+                reason="all_missing",
+            )
     magnitude = np.abs(array, where=finite, out=np.zeros_like(array))
     if magnitude.max() > limits.max_abs_coord:
         f, i, c = np.argwhere(magnitude > limits.max_abs_coord)[0]
-        raise InputError(f"{where}[{f}][{i}][{c}]: {array[f, i, c]:.6g} is out of range; MediaPipe coordinates are "
-                         f"image-normalised (limit ±{limits.max_abs_coord:g})", reason="value_range")
+        raise InputError(
+            f"{where}[{f}][{i}][{c}]: {array[f, i, c]:.6g} is out of range; MediaPipe coordinates are "
+            f"image-normalised (limit ±{limits.max_abs_coord:g})",
+            reason="value_range",
+        )
     return array
 
 
@@ -288,16 +309,21 @@ def _check_frame_count(frames: int, limits: Limits, where: str) -> None:
     if frames == 0:
         raise InputError(f"{where}: 0 frames; send at least one frame", reason="frames")
     if frames > limits.max_frames:
-        raise InputError(f"{where}: {frames} frames, more than the limit of {limits.max_frames} "
-                         "(POSE2GLOSS_MAX_FRAMES); the model resamples to a fixed length anyway", reason="frames")
+        raise InputError(
+            f"{where}: {frames} frames, more than the limit of {limits.max_frames} "
+            "(POSE2GLOSS_MAX_FRAMES); the model resamples to a fixed length anyway",
+            reason="frames",
+        )
 
 
 def _check_batch_size(n: int, limits: Limits) -> None:
     if n == 0:
         raise InputError("batch: no sequences; send at least one", reason="batch_size")
     if n > limits.max_batch:
-        raise InputError(f"batch: {n} sequences, more than the limit of {limits.max_batch} (POSE2GLOSS_MAX_BATCH)",
-                         reason="batch_size")
+        raise InputError(
+            f"batch: {n} sequences, more than the limit of {limits.max_batch} (POSE2GLOSS_MAX_BATCH)",
+            reason="batch_size",
+        )
 
 
 def _kind(value: Any) -> str:

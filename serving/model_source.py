@@ -76,8 +76,11 @@ def load_model(settings: Settings) -> ServedModel:
     if pointed is not None:
         return load_path(pointed, f"{Path(settings.runs_dir).name}/{PRODUCTION_POINTER}", settings.num_threads)
     tried.append(f"{Path(settings.runs_dir) / PRODUCTION_POINTER}: not found")
-    raise ModelNotFound("no model to serve; tried " + "; ".join(tried)
-                        + ". Set POSE2GLOSS_MODEL to a bundle folder, or run the pipeline first.")
+    raise ModelNotFound(
+        "no model to serve; tried "
+        + "; ".join(tried)
+        + ". Set POSE2GLOSS_MODEL to a bundle folder, or run the pipeline first."
+    )
 
 
 def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
@@ -96,7 +99,8 @@ def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
     classifier = TFLiteClassifier(model_file, num_threads=num_threads)
     if classifier.num_classes != len(bundle.signs):
         raise BundleError(
-            f"{model_file}: {classifier.num_classes} outputs but the sign map has {len(bundle.signs)} signs")
+            f"{model_file}: {classifier.num_classes} outputs but the sign map has {len(bundle.signs)} signs"
+        )
     return ServedModel(bundle, classifier, source, str(path.resolve()), model_file)
 
 
@@ -166,8 +170,10 @@ def _task_with_bundle(task_class, tag: str, project: str | None):
             if BUNDLE_ARTIFACT in step.artifacts:
                 return step
     where = f" in project '{project}'" if project else ""
-    raise ModelNotFound(f"no ClearML model tagged '{tag}'{where}, and no finished task or pipeline tagged '{tag}' "
-                        f"with a '{BUNDLE_ARTIFACT}' artifact")
+    raise ModelNotFound(
+        f"no ClearML model tagged '{tag}'{where}, and no finished task or pipeline tagged '{tag}' "
+        f"with a '{BUNDLE_ARTIFACT}' artifact"
+    )
 
 
 def _store(downloaded: Path, cached: Path) -> None:

@@ -127,43 +127,93 @@ _LANDMARKS_SCHEMA = {
     "type": "array",
     "minItems": 1,
     "description": f"frames × {N_LANDMARKS} landmarks × [x, y, z]; null for a missing point",
-    "items": {"type": "array", "minItems": N_LANDMARKS, "maxItems": N_LANDMARKS,
-              "items": {"type": "array", "minItems": N_COORDS, "maxItems": N_COORDS,
-                        "items": {"type": ["number", "null"]}}},
+    "items": {
+        "type": "array",
+        "minItems": N_LANDMARKS,
+        "maxItems": N_LANDMARKS,
+        "items": {"type": "array", "minItems": N_COORDS, "maxItems": N_COORDS, "items": {"type": ["number", "null"]}},
+    },
 }
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _TOP_K_SCHEMA = {"type": "integer", "minimum": 1, "description": "number of glosses to return"}
 
 
 def _predict_body() -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {
-            "schema": {"type": "object", "required": ["landmarks"], "additionalProperties": False,
-                       "properties": {"landmarks": _LANDMARKS_SCHEMA, "top_k": _TOP_K_SCHEMA}},
-            "examples": {"one frame": {"summary": "one frame, left hand missing",
-                                       "value": {"landmarks": [_example_frame()], "top_k": 3}}},
-        },
-        "application/x-npy": {**_BINARY, "example": "numpy.save(f, float32 array (frames, 543, 3)), NaN = missing"},
-        "application/vnd.apache.parquet": {**_BINARY, "example": "one Kaggle GISLR sequence file"},
-        MULTIPART: {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": ".npy, .parquet or .json file"}}}},
-    }}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["landmarks"],
+                        "additionalProperties": False,
+                        "properties": {"landmarks": _LANDMARKS_SCHEMA, "top_k": _TOP_K_SCHEMA},
+                    },
+                    "examples": {
+                        "one frame": {
+                            "summary": "one frame, left hand missing",
+                            "value": {"landmarks": [_example_frame()], "top_k": 3},
+                        }
+                    },
+                },
+                "application/x-npy": {
+                    **_BINARY,
+                    "example": "numpy.save(f, float32 array (frames, 543, 3)), NaN = missing",
+                },
+                "application/vnd.apache.parquet": {**_BINARY, "example": "one Kaggle GISLR sequence file"},
+                MULTIPART: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": ".npy, .parquet or .json file",
+                            }
+                        },
+                    }
+                },
+            },
+        }
+    }
 
 
 def _batch_body() -> dict[str, Any]:
-    item = {"type": "object", "required": ["landmarks"], "additionalProperties": False,
-            "properties": {"landmarks": _LANDMARKS_SCHEMA}}
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {
-            "schema": {"type": "object", "required": ["sequences"], "additionalProperties": False,
-                       "properties": {"sequences": {"type": "array", "minItems": 1, "items": item},
-                                      "top_k": _TOP_K_SCHEMA}},
-            "examples": {"two sequences": {"value": {"sequences": [{"landmarks": [_example_frame()]},
-                                                                   {"landmarks": [_example_frame()] * 2}],
-                                                     "top_k": 2}}},
-        },
-        "application/x-npz": {**_BINARY, "example": "numpy.savez(f, *arrays): each (frames, 543, 3)"},
-    }}}
+    item = {
+        "type": "object",
+        "required": ["landmarks"],
+        "additionalProperties": False,
+        "properties": {"landmarks": _LANDMARKS_SCHEMA},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["sequences"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "sequences": {"type": "array", "minItems": 1, "items": item},
+                            "top_k": _TOP_K_SCHEMA,
+                        },
+                    },
+                    "examples": {
+                        "two sequences": {
+                            "value": {
+                                "sequences": [{"landmarks": [_example_frame()]}, {"landmarks": [_example_frame()] * 2}],
+                                "top_k": 2,
+                            }
+                        }
+                    },
+                },
+                "application/x-npz": {**_BINARY, "example": "numpy.savez(f, *arrays): each (frames, 543, 3)"},
+            },
+        }
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,19 +225,31 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.inference = Histogram(
-            "pose2gloss_inference_seconds", "Time in the TFLite interpreter per sequence", registry=registry,
+            "pose2gloss_inference_seconds",
+            "Time in the TFLite interpreter per sequence",
+            registry=registry,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
         )
         self.decode = Histogram(
-            "pose2gloss_decode_seconds", "Time to turn a request body into landmark arrays", ["format"],
-            registry=registry, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            "pose2gloss_decode_seconds",
+            "Time to turn a request body into landmark arrays",
+            ["format"],
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
         )
-        self.predictions = Counter("pose2gloss_predictions", "Top-1 predictions per gloss", ["gloss"],
-                                   registry=registry)
-        self.rejected = Counter("pose2gloss_rejected_requests", "Requests refused with a 4xx, by reason", ["reason"],
-                                registry=registry)
-        self.model = Gauge("pose2gloss_model_info", "The served model (value 1)", ["model_id", "source"],
-                           registry=registry, multiprocess_mode="max")
+        self.predictions = Counter(
+            "pose2gloss_predictions", "Top-1 predictions per gloss", ["gloss"], registry=registry
+        )
+        self.rejected = Counter(
+            "pose2gloss_rejected_requests", "Requests refused with a 4xx, by reason", ["reason"], registry=registry
+        )
+        self.model = Gauge(
+            "pose2gloss_model_info",
+            "The served model (value 1)",
+            ["model_id", "source"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,11 +332,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = served or await run_in_threadpool(load_model, settings)
         app.state.model = model
-        app.state.executor = ThreadPoolExecutor(settings.inference_threads or os.cpu_count() or 1,
-                                                thread_name_prefix="pose2gloss-infer")
+        app.state.executor = ThreadPoolExecutor(
+            settings.inference_threads or os.cpu_count() or 1, thread_name_prefix="pose2gloss-infer"
+        )
         metrics.model.labels(model.model_id, model.source).set(1)
-        log.info("serving model %s (%d glosses) from %s: %s", model.model_id, len(model.signs), model.source,
-                 model.location)
+        log.info(
+            "serving model %s (%d glosses) from %s: %s", model.model_id, len(model.signs), model.source, model.location
+        )
         yield
         app.state.executor.shutdown(wait=True)
         app.state.model = None
@@ -362,21 +426,38 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["probes"], summary="Readiness: the model is loaded",
-             responses={503: {"model": Problem, "description": "model not loaded"}})
+    @app.get(
+        "/ready",
+        tags=["probes"],
+        summary="Readiness: the model is loaded",
+        responses={503: {"model": Problem, "description": "model not loaded"}},
+    )
     def ready(request: Request) -> Ready:
         model = current_model(request)
-        return Ready(ready=True, model_id=model.model_id, source=model.source, location=model.location,
-                     model_file=model.model_file.name, created=model.created, num_classes=len(model.signs))
+        return Ready(
+            ready=True,
+            model_id=model.model_id,
+            source=model.source,
+            location=model.location,
+            model_file=model.model_file.name,
+            created=model.created,
+            num_classes=len(model.signs),
+        )
 
     @app.get("/model", tags=["probes"], summary="The served model's card and gloss list")
     def model_card(request: Request) -> dict[str, Any]:
         model = current_model(request)
         return {"model_id": model.model_id, "source": model.source, "card": model.bundle.card, "signs": model.signs}
 
-    @app.post("/predict", tags=["predict"], summary="Glosses for one landmark sequence",
-              response_model=PredictResponse, responses=ERROR_RESPONSES, openapi_extra=_predict_body(),
-              dependencies=[Depends(require_api_key)])
+    @app.post(
+        "/predict",
+        tags=["predict"],
+        summary="Glosses for one landmark sequence",
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra=_predict_body(),
+        dependencies=[Depends(require_api_key)],
+    )
     async def predict(
         request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses to return")] = None
     ) -> PredictResponse:
@@ -397,14 +478,24 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             metrics.decode.labels(media.split("/")[-1]).observe(time.perf_counter() - start)
             k = _check_k(pick_top_k(decoded.top_k, top_k), model)
             results, ms = run(model, decoded.sequences, k)
-            return PredictResponse(model_id=model.model_id, predictions=results[0].predictions,
-                                   frames=results[0].frames, inference_ms=round(ms, 3))
+            return PredictResponse(
+                model_id=model.model_id,
+                predictions=results[0].predictions,
+                frames=results[0].frames,
+                inference_ms=round(ms, 3),
+            )
 
         return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
 
-    @app.post("/predict/batch", tags=["predict"], summary="Glosses for several sequences",
-              response_model=BatchResponse, responses=ERROR_RESPONSES, openapi_extra=_batch_body(),
-              dependencies=[Depends(require_api_key)])
+    @app.post(
+        "/predict/batch",
+        tags=["predict"],
+        summary="Glosses for several sequences",
+        response_model=BatchResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra=_batch_body(),
+        dependencies=[Depends(require_api_key)],
+    )
     async def predict_batch(
         request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses per sequence")] = None
     ) -> BatchResponse:
@@ -421,17 +512,22 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
 
         return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       on_reject=lambda: metrics.rejected.labels("too_large").inc())
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        on_reject=lambda: metrics.rejected.labels("too_large").inc(),
+    )
     Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry).instrument(
-        app, latency_highr_buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        app,
+        latency_highr_buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         latency_lowr_buckets=(0.01, 0.1, 1),
     ).expose(app, include_in_schema=True, tags=["probes"])
     return app
 
 
-API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                       description="required when the server has POSE2GLOSS_API_KEY set")
+API_KEY = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="required when the server has POSE2GLOSS_API_KEY set"
+)
 
 
 async def require_api_key(request: Request, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
@@ -465,8 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("serving.pose2gloss:app", host=args.host, port=args.port, workers=args.workers,
-                            log_level=args.log_level, access_log=False)
+    config = uvicorn.Config(
+        "serving.pose2gloss:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+    )
     if config.workers == 1:
         uvicorn.Server(config).run()
         return 0

@@ -59,8 +59,9 @@ class Settings:
         """Reject settings that would make the server misbehave, naming the variable."""
         positive = ("max_frames", "max_batch", "max_body_bytes", "max_abs_coord", "top_k", "num_threads", "workers")
         if self.inference_threads < 0:
-            raise ValueError(f"{ENV_PREFIX}INFERENCE_THREADS must be 0 (one per core) or more, "
-                             f"got {self.inference_threads}")
+            raise ValueError(
+                f"{ENV_PREFIX}INFERENCE_THREADS must be 0 (one per core) or more, got {self.inference_threads}"
+            )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")

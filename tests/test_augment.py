@@ -48,7 +48,7 @@ def test_temporal_ops_keep_frames_from_the_sequence(sequence):
     rng = np.random.default_rng(3)
     for op in (temporal_resample, temporal_crop, frame_drop):
         out = op(sequence, rng)
-        assert 1 <= len(out)
+        assert len(out) >= 1
         for frame in out[:, 0, 0]:
             assert frame in sequence[:, 0, 0]
     crop = temporal_crop(sequence, rng, min_fraction=0.5)
@@ -68,4 +68,6 @@ def test_augment_is_seeded_and_changes_data(sequence):
     np.testing.assert_array_equal(a, b)
     assert a.shape[1:] == (543, 3)
     c = augment_sequence(sequence, np.random.default_rng(8), AugmentConfig(flip_probability=0, affine_probability=1))
-    assert not np.allclose(c[:, :, :2][np.isfinite(c[:, :, :2])][:100], sequence[:1, :, :2][np.isfinite(sequence[:1, :, :2])][:100])
+    assert not np.allclose(
+        c[:, :, :2][np.isfinite(c[:, :, :2])][:100], sequence[:1, :, :2][np.isfinite(sequence[:1, :, :2])][:100]
+    )

@@ -56,7 +56,10 @@ def _corrupt(tmp_path, rng, mutate):
         (lambda f: f.assign(x=f["x"].astype(str)), "'x' must be numeric"),
         (lambda f: f.assign(type=f["type"].replace("pose", "body")), "unknown landmark types"),
         (lambda f: f.assign(landmark_index=f["landmark_index"].where(f["type"] != "left_hand", 30)), "out of range"),
-        (lambda f: f.assign(landmark_index=f["landmark_index"].where(f["landmark_index"] != 1, 0)), "repeats a landmark"),
+        (
+            lambda f: f.assign(landmark_index=f["landmark_index"].where(f["landmark_index"] != 1, 0)),
+            "repeats a landmark",
+        ),
         (lambda f: f.assign(frame=f["frame"].astype(str)), "'frame' must be numeric"),
     ],
 )
@@ -124,3 +127,11 @@ def test_packed_roundtrip_and_parallel_loading(tmp_path, rng):
 def test_packed_rejects_inconsistent_lengths(rng):
     with pytest.raises(ValueError, match="lengths sum"):
         PackedSequences(random_sequence(rng, 3), np.array([2]), np.array([0]))
+
+
+def test_load_sequence_from_bytes_names_the_source(tmp_path, rng):
+    sequence = random_sequence(rng, 3)
+    content = write_sequence(tmp_path / "s.parquet", sequence).read_bytes()
+    np.testing.assert_allclose(load_sequence("upload", content=content), sequence, equal_nan=True)
+    with pytest.raises(DataError, match="^upload: not a readable parquet"):
+        load_sequence("upload", content=b"PAR1garbagePAR1")

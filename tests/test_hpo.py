@@ -64,6 +64,7 @@ def test_local_study_records_every_trial_including_failures():
 
 
 def test_optuna_suggest_covers_every_kind():
-    trial = optuna.trial.FixedTrial({"batch_size": 64, "learning_rate": 1e-3, "reduce_lr_patience": 3,
-                                     "conv1d_dropout": 0.1, "last_dropout": 0.2})
+    trial = optuna.trial.FixedTrial(
+        {"batch_size": 64, "learning_rate": 1e-3, "reduce_lr_patience": 3, "conv1d_dropout": 0.1, "last_dropout": 0.2}
+    )
     assert hpo.suggest(trial, hpo.search_space("GISLR"))["batch_size"] == 64

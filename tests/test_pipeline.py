@@ -15,15 +15,31 @@ from pose2gloss.pipeline import NodeResult, PipelineRun
 REPO = Path(__file__).resolve().parents[1]
 # Small enough for CI: a few epochs of small models on a tiny sample.
 FAST = [
-    "--set", "train_gislr.epochs=3", "--set", "train_gislr.dim=32", "--set", "train_gislr.num_blocks=1",
-    "--set", "train_convnexttiny.epochs=1", "--set", "train_convnexttiny.max_train_samples=16",
+    "--set",
+    "train_gislr.epochs=3",
+    "--set",
+    "train_gislr.dim=32",
+    "--set",
+    "train_gislr.num_blocks=1",
+    "--set",
+    "train_convnexttiny.epochs=1",
+    "--set",
+    "train_convnexttiny.max_train_samples=16",
 ]
 
 
 def test_dag_shape_and_references():
     steps = {s.name: s for s in pipeline.build_steps()}
-    assert list(steps) == ["data_splitting", "data_augmentation", "data_transformation", "train_gislr",
-                           "train_convnexttiny", "model_selection", "hyperparameter_tuning", "model_evaluation"]
+    assert list(steps) == [
+        "data_splitting",
+        "data_augmentation",
+        "data_transformation",
+        "train_gislr",
+        "train_convnexttiny",
+        "model_selection",
+        "hyperparameter_tuning",
+        "model_evaluation",
+    ]
     assert steps["train_gislr"].parents == steps["train_convnexttiny"].parents == ("data_transformation",)
     assert steps["model_selection"].parents == ("train_gislr", "train_convnexttiny")
     assert steps["train_gislr"].gpu and steps["train_convnexttiny"].gpu and not steps["model_selection"].gpu
@@ -54,8 +70,14 @@ def test_a_run_with_no_nodes_or_any_unfinished_node_is_not_a_success():
 
 def run_cli(args, tmp_path, timeout=900):
     env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "pipeline_from_tasks.py", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "pipeline_from_tasks.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +91,9 @@ def tiny_sample(tmp_path_factory):
 def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
     summary_path = tmp_path / "summary.json"
     runs = tmp_path / "runs"
-    done = run_cli(["--data-dir", str(tiny_sample), "--runs-dir", str(runs), "--summary", str(summary_path), *FAST],
-                   tmp_path)
+    done = run_cli(
+        ["--data-dir", str(tiny_sample), "--runs-dir", str(runs), "--summary", str(summary_path), *FAST], tmp_path
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "completed" and summary["offline"]
@@ -93,8 +116,10 @@ def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
     evaluated = {c["task_id"]: c["val_accuracy"] for c in selection["candidates"]}
     assert set(evaluated) == {ids["train_gislr"], ids["train_convnexttiny"]}
     assert selection["val_accuracy"] == max(evaluated.values())
-    assert selection["model_name"] == trained["train_gislr" if selection["task_id"] == ids["train_gislr"]
-                                              else "train_convnexttiny"]["model_name"]
+    assert (
+        selection["model_name"]
+        == trained["train_gislr" if selection["task_id"] == ids["train_gislr"] else "train_convnexttiny"]["model_name"]
+    )
 
     hpo = artifact_json(ids["hyperparameter_tuning"], "hpo_result")
     assert hpo["mode"] == "optuna-offline" and len(hpo["trials"]) == 2
@@ -126,8 +151,19 @@ def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_failing_step_fails_the_pipeline_and_skips_its_children(tiny_sample, tmp_path):
     summary_path = tmp_path / "summary.json"
-    done = run_cli(["--data-dir", str(tiny_sample), "--runs-dir", str(tmp_path / "runs"), "--summary",
-                    str(summary_path), "--set", "data_augmentation.multiplier=-1"], tmp_path)
+    done = run_cli(
+        [
+            "--data-dir",
+            str(tiny_sample),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--summary",
+            str(summary_path),
+            "--set",
+            "data_augmentation.multiplier=-1",
+        ],
+        tmp_path,
+    )
     assert done.returncode != 0
     summary = json.loads(summary_path.read_text())
     status = {n["name"]: n["status"] for n in summary["nodes"]}
@@ -140,8 +176,12 @@ def test_failing_step_fails_the_pipeline_and_skips_its_children(tiny_sample, tmp
 
 @pytest.mark.slow
 def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
-    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "CLEARML_CACHE_DIR": str(tmp_path / "cache"),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "CLEARML_OFFLINE_MODE": "1",
+        "CLEARML_CACHE_DIR": str(tmp_path / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     ids = []
     commands = [
         ["pose2gloss.step1_data_splitting", "--data_dir", str(tiny_sample), "--seed", "1"],
@@ -151,15 +191,27 @@ def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
     for module, *args in commands:
         id_file = tmp_path / f"{module}.id"
         args = [a.format(*ids) for a in args]
-        done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
-                              env={**env, "POSE2GLOSS_TASK_ID_FILE": str(id_file)}, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**env, "POSE2GLOSS_TASK_ID_FILE": str(id_file)},
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         ids.append(id_file.read_text())
     with np.load(next((tmp_path / "cache").rglob("train_features.npz"))) as data:
         assert data["x"].shape[1:] == (32, 356)
         assert len(data["y"]) == len(data["lengths"]) > 0
-    missing = subprocess.run([sys.executable, "-m", "pose2gloss.step2_data_augmentation"], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "pose2gloss.step2_data_augmentation"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode != 0 and "split_task_id is required" in missing.stderr
 
 
@@ -168,6 +220,8 @@ def test_set_option_parsing():
     from pipeline_from_tasks import parse_sets
 
     assert parse_sets(["train_gislr.epochs=3", "train_gislr.dim=32", "data_splitting.seed=1"]) == {
-        "train_gislr": {"epochs": "3", "dim": "32"}, "data_splitting": {"seed": "1"}}
+        "train_gislr": {"epochs": "3", "dim": "32"},
+        "data_splitting": {"seed": "1"},
+    }
     with pytest.raises(SystemExit, match="STEP.PARAM=VALUE"):
         parse_sets(["epochs=3"])

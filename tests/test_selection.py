@@ -4,8 +4,14 @@ from pose2gloss.selection import hpo_verdict, select_best
 
 
 def candidate(task_id, accuracy, loss=1.0, **extra):
-    return {"task_id": task_id, "model_name": extra.pop("model_name", "GISLR"), "params": {"lr": task_id},
-            "val_accuracy": accuracy, "val_loss": loss, **extra}
+    return {
+        "task_id": task_id,
+        "model_name": extra.pop("model_name", "GISLR"),
+        "params": {"lr": task_id},
+        "val_accuracy": accuracy,
+        "val_loss": loss,
+        **extra,
+    }
 
 
 def test_select_best_by_top1_then_loss_then_order():

@@ -81,11 +81,18 @@ def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):
 @pytest.mark.skipif(not SERVER, reason="needs a ClearML server: set CLEARML_API_HOST and credentials")
 def test_registering_a_step_on_a_server_leaves_a_draft():
     env = {k: v for k, v in os.environ.items() if k != "CLEARML_OFFLINE_MODE"}
-    done = subprocess.run([sys.executable, "-m", "pose2gloss.step1_data_splitting"], cwd=REPO, capture_output=True,
-                          text=True, env={**env, tracking.REGISTER_ENV: "1"}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pose2gloss.step1_data_splitting"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**env, tracking.REGISTER_ENV: "1"},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    task_id = next(line.split("=", 1)[1] for line in done.stdout.splitlines()
-                   if line.startswith(tracking.REGISTERED_MARKER))
+    task_id = next(
+        line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith(tracking.REGISTERED_MARKER)
+    )
     from clearml import Task
 
     task = Task.get_task(task_id=task_id)

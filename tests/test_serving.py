@@ -136,11 +136,13 @@ def test_every_input_form_gives_the_same_scores(client, rng, tmp_path):
         "npy fortran": client.post("/predict?top_k=10", content=as_npy(np.asfortranarray(sequence)), headers=NPY),
         "parquet": client.post("/predict?top_k=10", content=as_parquet(tmp_path, sequence), headers=PARQUET),
         "upload npy": client.post("/predict?top_k=10", files={"file": ("s.npy", as_npy(sequence))}),
-        "upload parquet": client.post("/predict?top_k=10",
-                                      files={"file": ("s.parquet", as_parquet(tmp_path, sequence))}),
+        "upload parquet": client.post(
+            "/predict?top_k=10", files={"file": ("s.parquet", as_parquet(tmp_path, sequence))}
+        ),
         "upload json": client.post("/predict", files={"file": ("s.json", as_json(sequence, top_k=10))}),
-        "octet-stream npy": client.post("/predict?top_k=10", content=as_npy(sequence),
-                                        headers={"content-type": "application/octet-stream"}),
+        "octet-stream npy": client.post(
+            "/predict?top_k=10", content=as_npy(sequence), headers={"content-type": "application/octet-stream"}
+        ),
     }
     for name, response in forms.items():
         got = scores_of(response)
@@ -153,8 +155,11 @@ def test_concurrent_requests_get_the_same_answers_as_sequential_ones(client, rng
     bodies = [as_npy(s) for s in sequences]
     expected = [scores_of(client.post("/predict?top_k=5", content=b, headers=NPY)) for b in bodies]
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda i: scores_of(client.post("/predict?top_k=5", content=bodies[i % 4], headers=NPY)),
-                            range(32)))
+        got = list(
+            pool.map(
+                lambda i: scores_of(client.post("/predict?top_k=5", content=bodies[i % 4], headers=NPY)), range(32)
+            )
+        )
     for i, scores in enumerate(got):
         assert list(scores) == list(expected[i % 4])
         np.testing.assert_allclose(list(scores.values()), list(expected[i % 4].values()), rtol=1e-6)
@@ -171,12 +176,15 @@ def test_top_k_from_body_and_query(client, rng):
 def test_batch_json_and_npz_match_single_requests(client, rng):
     sequences = [random_sequence(rng, n) for n in (3, 30, 70)]
     singles = [scores_of(client.post("/predict?top_k=3", content=as_npy(s), headers=NPY)) for s in sequences]
-    body = orjson.dumps({"sequences": [{"landmarks": np.where(np.isnan(s), None, s).tolist()} for s in sequences],
-                         "top_k": 3})
+    body = orjson.dumps(
+        {"sequences": [{"landmarks": np.where(np.isnan(s), None, s).tolist()} for s in sequences], "top_k": 3}
+    )
     buffer = io.BytesIO()
     np.savez(buffer, *sequences)
-    for response in (client.post("/predict/batch", content=body, headers=JSON),
-                     client.post("/predict/batch?top_k=3", content=buffer.getvalue(), headers=NPZ)):
+    for response in (
+        client.post("/predict/batch", content=body, headers=JSON),
+        client.post("/predict/batch?top_k=3", content=buffer.getvalue(), headers=NPZ),
+    ):
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         assert [r["frames"] for r in results] == [3, 30, 70]
@@ -210,7 +218,7 @@ def test_metrics(client, rng):
     client.post("/predict", content=b"{", headers=JSON)
     text = client.get("/metrics").text
     assert "pose2gloss_inference_seconds_count" in text
-    assert "pose2gloss_decode_seconds_count{format=\"x-npy\"}" in text
+    assert 'pose2gloss_decode_seconds_count{format="x-npy"}' in text
     assert "pose2gloss_predictions_total{gloss=" in text
     assert 'pose2gloss_rejected_requests_total{reason="json"}' in text
     assert 'http_requests_total{handler="/predict",method="POST",status="200"}' in text
@@ -222,7 +230,8 @@ def test_openapi_documents_every_input_form(client):
     spec = client.get("/openapi.json").json()
     content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-npy", "application/vnd.apache.parquet", "multipart/form-data"} <= set(
-        content)
+        content
+    )
     example = content["application/json"]["examples"]["one frame"]["value"]
     assert len(example["landmarks"][0]) == 543
     assert "application/x-npz" in spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"]
@@ -303,37 +312,113 @@ BAD_INPUTS = [
     ("unknown field", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "fps": 30}), 422, "unknown field"),
     ("0 frames", "/predict", JSON, b'{"landmarks": []}', 422, "0 frames"),
     ("landmarks not a list", "/predict", JSON, b'{"landmarks": {"x": 1}}', 422, "expected a list of frames"),
-    ("542 landmarks", "/predict", JSON, orjson.dumps({"landmarks": [_frame()[:-1]]}), 422,
-     "expected 543 landmarks per frame, got 542"),
-    ("ragged frames", "/predict", JSON, orjson.dumps({"landmarks": [_frame(), _frame()[:500]]}), 422,
-     "landmarks[1]: expected 543 landmarks per frame, got 500"),
-    ("2 coordinates", "/predict", JSON, orjson.dumps({"landmarks": [[[0.5, 0.5]] * 543]}), 422,
-     "expected 3 coordinates"),
-    ("4 coordinates", "/predict", JSON, orjson.dumps({"landmarks": [_frame()[:10] + [[1, 2, 3, 4]] + _frame()[11:]]}),
-     422, "landmarks[0][10]: expected 3 coordinates [x, y, z], got 4"),
-    ("string coordinate", "/predict", JSON,
-     orjson.dumps({"landmarks": [_frame()[:7] + [[0.1, "abc", 0]] + _frame()[8:]]}), 422,
-     "landmarks[0][7][1]: expected a number or null, got a string ('abc')"),
-    ("numeric string", "/predict", JSON, orjson.dumps({"landmarks": [[["0.5", 0.5, 0.5]] * 543]}), 422,
-     "landmarks[0][0][0]: expected a number or null, got a string ('0.5')"),
-    ("boolean coordinate", "/predict", JSON, orjson.dumps({"landmarks": [[[True, 0.5, 0.5]] + _frame()[1:]]}), 422,
-     "got a boolean (true)"),
-    ("object as point", "/predict", JSON, orjson.dumps({"landmarks": [[{"x": 1}] + _frame()[1:]]}), 422,
-     "landmarks[0][0]: expected a point [x, y, z], got an object"),
-    ("frames not nested (one frame only)", "/predict", JSON, orjson.dumps({"landmarks": _frame()}), 422,
-     "landmarks[0]: expected 543 landmarks per frame, got 3"),
-    ("nested one level too deep", "/predict", JSON, orjson.dumps({"landmarks": [[[[0.1], [0.2], [0.3]]] * 543]}), 422,
-     "expected a number or null, got a list of 1"),
+    (
+        "542 landmarks",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()[:-1]]}),
+        422,
+        "expected 543 landmarks per frame, got 542",
+    ),
+    (
+        "ragged frames",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [_frame(), _frame()[:500]]}),
+        422,
+        "landmarks[1]: expected 543 landmarks per frame, got 500",
+    ),
+    (
+        "2 coordinates",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[[0.5, 0.5]] * 543]}),
+        422,
+        "expected 3 coordinates",
+    ),
+    (
+        "4 coordinates",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()[:10] + [[1, 2, 3, 4]] + _frame()[11:]]}),
+        422,
+        "landmarks[0][10]: expected 3 coordinates [x, y, z], got 4",
+    ),
+    (
+        "string coordinate",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()[:7] + [[0.1, "abc", 0]] + _frame()[8:]]}),
+        422,
+        "landmarks[0][7][1]: expected a number or null, got a string ('abc')",
+    ),
+    (
+        "numeric string",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[["0.5", 0.5, 0.5]] * 543]}),
+        422,
+        "landmarks[0][0][0]: expected a number or null, got a string ('0.5')",
+    ),
+    (
+        "boolean coordinate",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[[True, 0.5, 0.5]] + _frame()[1:]]}),
+        422,
+        "got a boolean (true)",
+    ),
+    (
+        "object as point",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[{"x": 1}] + _frame()[1:]]}),
+        422,
+        "landmarks[0][0]: expected a point [x, y, z], got an object",
+    ),
+    (
+        "frames not nested (one frame only)",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": _frame()}),
+        422,
+        "landmarks[0]: expected 543 landmarks per frame, got 3",
+    ),
+    (
+        "nested one level too deep",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[[[0.1], [0.2], [0.3]]] * 543]}),
+        422,
+        "expected a number or null, got a list of 1",
+    ),
     ("NaN literal", "/predict", JSON, b'{"landmarks": [[[NaN, 0.1, 0.1]]]}', 400, "use null for a missing point"),
     ("Infinity literal", "/predict", JSON, b'{"landmarks": [[[Infinity, 0.1, 0.1]]]}', 400, "NaN and Infinity"),
     ("1e999 overflows", "/predict", JSON, b'{"landmarks": [[[1e999, 0.1, 0.1]]]}', 400, "not valid JSON"),
-    ("huge number", "/predict", JSON, orjson.dumps({"landmarks": [[[1e30, 0.5, 0.5]] + _frame()[1:]]}), 422,
-     "landmarks[0][0][0]: 1e+30 is out of range"),
-    ("beyond float32", "/predict", JSON,
-     orjson.dumps({"landmarks": [_frame()[:2] + [[0.5, 1e39, 0.5]] + _frame()[3:]]}), 422,
-     "landmarks[0][2][1]: infinite value"),
-    ("64-bit integer", "/predict", JSON, orjson.dumps({"landmarks": [[[2**62, 0.5, 0.5]] + _frame()[1:]]}), 422,
-     "out of range"),
+    (
+        "huge number",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[[1e30, 0.5, 0.5]] + _frame()[1:]]}),
+        422,
+        "landmarks[0][0][0]: 1e+30 is out of range",
+    ),
+    (
+        "beyond float32",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()[:2] + [[0.5, 1e39, 0.5]] + _frame()[3:]]}),
+        422,
+        "landmarks[0][2][1]: infinite value",
+    ),
+    (
+        "64-bit integer",
+        "/predict",
+        JSON,
+        orjson.dumps({"landmarks": [[[2**62, 0.5, 0.5]] + _frame()[1:]]}),
+        422,
+        "out of range",
+    ),
     ("all landmarks missing", "/predict", JSON, orjson.dumps({"landmarks": all_null}), 422, "every landmark"),
     ("top_k zero in body", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "top_k": 0}), 422, "top_k"),
     ("top_k string in body", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "top_k": "5"}), 422, "top_k"),
@@ -344,8 +429,14 @@ BAD_INPUTS = [
     ("npy: corrupt header", "/predict", NPY, b"\x93NUMPY\x01\x00\x10\x00{'descr': garbage", 400, "corrupt .npy header"),
     ("npy: truncated data", "/predict", NPY, _npy_header_only(), 400, "truncated"),
     ("npy: header claims 10^9 frames", "/predict", NPY, _npy_claiming_huge_shape(), 422, "more than the limit of 1024"),
-    ("npy: too many frames", "/predict", NPY, as_npy(np.zeros((1025, 543, 3), np.float32)), 422,
-     "1025 frames, more than the limit of 1024"),
+    (
+        "npy: too many frames",
+        "/predict",
+        NPY,
+        as_npy(np.zeros((1025, 543, 3), np.float32)),
+        422,
+        "1025 frames, more than the limit of 1024",
+    ),
     ("npy: int64 dtype", "/predict", NPY, as_npy(np.zeros((2, 543, 3), np.int64)), 422, "dtype int64 not accepted"),
     ("npy: complex dtype", "/predict", NPY, as_npy(np.zeros((2, 543, 3), np.complex64)), 422, "not accepted"),
     ("npy: pickled objects", "/predict", NPY, _pickled_npy(), 422, "dtype object not accepted"),
@@ -360,19 +451,41 @@ BAD_INPUTS = [
     ("batch: too large", "/predict/batch", JSON, _batch(33), 422, "33 sequences, more than the limit of 32"),
     ("batch: empty", "/predict/batch", JSON, b'{"sequences": []}', 422, "no sequences"),
     ("batch: not a list", "/predict/batch", JSON, b'{"sequences": 3}', 422, "expected a list"),
-    ("batch: bad item", "/predict/batch", JSON, orjson.dumps({"sequences": [{"landmarks": [_frame()]},
-                                                                            {"landmarks": [_frame()[:3]]}]}),
-     422, "sequences[1].landmarks[0]: expected 543 landmarks"),
-    ("batch: item unknown field", "/predict/batch", JSON,
-     orjson.dumps({"sequences": [{"landmarks": [_frame()], "id": 1}]}), 422, "unknown field"),
-    ("batch: single-sequence body", "/predict/batch", JSON, orjson.dumps({"landmarks": [_frame()]}), 422,
-     "unknown field"),
+    (
+        "batch: bad item",
+        "/predict/batch",
+        JSON,
+        orjson.dumps({"sequences": [{"landmarks": [_frame()]}, {"landmarks": [_frame()[:3]]}]}),
+        422,
+        "sequences[1].landmarks[0]: expected 543 landmarks",
+    ),
+    (
+        "batch: item unknown field",
+        "/predict/batch",
+        JSON,
+        orjson.dumps({"sequences": [{"landmarks": [_frame()], "id": 1}]}),
+        422,
+        "unknown field",
+    ),
+    (
+        "batch: single-sequence body",
+        "/predict/batch",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()]}),
+        422,
+        "unknown field",
+    ),
     ("batch: npy content type", "/predict/batch", NPY, as_npy(np.zeros((1, 543, 3), np.float32)), 415, "not supported"),
     ("npz: corrupt", "/predict/batch", NPZ, b"PK\x03\x04 not really a zip", 400, "not a readable .npz"),
     ("npz: too many", "/predict/batch", NPZ, _npz(*[np.zeros((1, 543, 3), np.float32)] * 33), 422, "33 sequences"),
-    ("npz: bad member", "/predict/batch", NPZ,
-     _npz(np.full((1, 543, 3), 0.5, np.float32), np.zeros((1, 543), np.float32)), 422,
-     "npz['arr_1.npy']: shape (1, 543)"),
+    (
+        "npz: bad member",
+        "/predict/batch",
+        NPZ,
+        _npz(np.full((1, 543, 3), 0.5, np.float32), np.zeros((1, 543), np.float32)),
+        422,
+        "npz['arr_1.npy']: shape (1, 543)",
+    ),
 ]
 
 
@@ -430,7 +543,7 @@ def test_oversized_body_gets_413_declared_or_streamed(served):
         body = as_npy(np.zeros((20, 543, 3), np.float32))  # 130 kB
         declared = small.post("/predict", content=body, headers=NPY)
         assert declared.status_code == 413 and "larger than 50000 bytes" in declared.json()["detail"]
-        chunks = (body[i: i + 8192] for i in range(0, len(body), 8192))  # chunked: no Content-Length
+        chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))  # chunked: no Content-Length
         streamed = small.post("/predict", content=chunks, headers=NPY)
         assert streamed.status_code == 413 and "larger than 50000 bytes" in streamed.json()["detail"]
         upload = small.post("/predict", files={"file": ("big.npy", body)})
@@ -584,8 +697,14 @@ def test_app_fails_to_start_without_a_model(tmp_path):
 
 
 def test_settings_from_environment(tmp_path):
-    settings = Settings.from_env({"POSE2GLOSS_MAX_FRAMES": "64", "POSE2GLOSS_API_KEY": "k",
-                                  "POSE2GLOSS_RUNS_DIR": str(tmp_path), "POSE2GLOSS_MAX_ABS_COORD": "5.5"})
+    settings = Settings.from_env(
+        {
+            "POSE2GLOSS_MAX_FRAMES": "64",
+            "POSE2GLOSS_API_KEY": "k",
+            "POSE2GLOSS_RUNS_DIR": str(tmp_path),
+            "POSE2GLOSS_MAX_ABS_COORD": "5.5",
+        }
+    )
     got = (settings.max_frames, settings.api_key, settings.runs_dir, settings.max_abs_coord)
     assert got == (64, "k", tmp_path, 5.5)
     with pytest.raises(ValueError, match="POSE2GLOSS_MAX_FRAMES='many': not a valid int"):
@@ -596,8 +715,14 @@ def test_settings_from_environment(tmp_path):
 
 def test_serving_does_not_import_tensorflow():
     code = "import sys, serving.pose2gloss; bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -613,8 +738,9 @@ def _free_port() -> int:
 
 
 def _start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -641,8 +767,11 @@ def _stop(process: subprocess.Popen) -> str:
 @pytest.mark.slow
 def test_uvicorn_over_http_with_bad_requests_mixed_in(bundle_dir, rng):
     port = _free_port()
-    process = _start([sys.executable, "-m", "uvicorn", "serving.pose2gloss:app", "--host", "127.0.0.1",
-                      "--port", str(port)], {"POSE2GLOSS_MODEL": str(bundle_dir)}, port)
+    process = _start(
+        [sys.executable, "-m", "uvicorn", "serving.pose2gloss:app", "--host", "127.0.0.1", "--port", str(port)],
+        {"POSE2GLOSS_MODEL": str(bundle_dir)},
+        port,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert httpx.get(f"{base}/ready").json()["model_id"] == "serving-test"
@@ -677,8 +806,11 @@ def test_uvicorn_over_http_with_bad_requests_mixed_in(bundle_dir, rng):
 @pytest.mark.slow
 def test_python_script_entry_point(bundle_dir, rng):
     port = _free_port()
-    process = _start([sys.executable, "serving/pose2gloss.py", "--port", str(port), "--model", str(bundle_dir)],
-                     {"POSE2GLOSS_API_KEY": "k"}, port)
+    process = _start(
+        [sys.executable, "serving/pose2gloss.py", "--port", str(port), "--model", str(bundle_dir)],
+        {"POSE2GLOSS_API_KEY": "k"},
+        port,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/ready").json()["source"] == "POSE2GLOSS_MODEL"

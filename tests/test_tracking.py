@@ -8,7 +8,11 @@ def test_overrides_are_typed_like_defaults():
     params = tracking.parse_overrides(defaults, ["--epochs", "7", "--rate", "0.5", "--flag", "false"])
     assert params == {"name": "GISLR", "epochs": 7, "rate": 0.5, "flag": False}
     assert tracking.coerce_like(defaults, {"name": "x", "epochs": "4", "rate": "1e-3", "flag": "True"}) == {
-        "name": "x", "epochs": 4, "rate": 1e-3, "flag": True}
+        "name": "x",
+        "epochs": 4,
+        "rate": 1e-3,
+        "flag": True,
+    }
 
 
 def test_bad_override_is_a_usage_error():

@@ -38,8 +38,15 @@ def test_train_returns_metrics_of_the_best_epoch(trained):
 def test_save_and_load_roundtrip(trained, tmp_path):
     result, _ = trained
     features = FeatureConfig()
-    save_trained(tmp_path, result.model, model_name="GISLR", params=result.params, features=features,
-                 num_classes=4, metrics=result.metrics)
+    save_trained(
+        tmp_path,
+        result.model,
+        model_name="GISLR",
+        params=result.params,
+        features=features,
+        num_classes=4,
+        metrics=result.metrics,
+    )
     model, card = load_trained(tmp_path)
     x, _ = tiny_batch(seed=2)
     np.testing.assert_allclose(model.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pose2gloss.landmarks import COORD_COLUMNS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 INDEX_COLUMNS = ("path", "participant_id", "sequence_id", "sign")
 SIGN_MAP_FILE = "sign_to_prediction_index_map.json"
@@ -31,10 +34,14 @@ class DataError(ValueError):
     """Input data that does not follow the GISLR layout; the message names the file and the fault."""
 
 
-def load_sequence(path: str | Path) -> np.ndarray:
-    """Load one sequence file as float32 ``(frames, 543, 3)``, ordered by frame, NaN kept."""
+def load_sequence(path: str | Path, content: bytes | None = None) -> np.ndarray:
+    """Load one sequence file as float32 ``(frames, 543, 3)``, ordered by frame, NaN kept.
+
+    With ``content`` the parquet bytes are read from memory and ``path`` only names them in errors
+    (the server reads uploaded files this way).
+    """
     path = Path(path)
-    table = _read_table(path)
+    table = _read_table(path, content)
     frames = _int_column(table, "frame", path)
     landmark_index = _int_column(table, "landmark_index", path)
     type_codes = _type_codes(table, path)
@@ -54,9 +61,7 @@ def load_sequence(path: str | Path) -> np.ndarray:
     counts = np.bincount(frame_slot, minlength=len(frame_numbers))
     if (counts != N_LANDMARKS).any():
         slot = int(np.argmax(counts != N_LANDMARKS))
-        raise DataError(
-            f"{path}: frame {frame_numbers[slot]} has {counts[slot]} landmarks, expected {N_LANDMARKS}"
-        )
+        raise DataError(f"{path}: frame {frame_numbers[slot]} has {counts[slot]} landmarks, expected {N_LANDMARKS}")
     flat = frame_slot * N_LANDMARKS + position
     if np.array_equal(flat, np.arange(len(flat))):  # rows already in layout order: the usual case
         return coords.reshape(len(frame_numbers), N_LANDMARKS, 3)
@@ -92,6 +97,8 @@ def load_sign_map(root: str | Path) -> dict[str, int]:
 
 def load_index(root: str | Path) -> pd.DataFrame:
     """Read ``train.csv`` with absolute paths and a ``label`` column from the sign map."""
+    import pandas as pd  # here, so that reading sequences (the server) does not need pandas
+
     root = Path(root).resolve()
     csv_path = root / INDEX_FILE
     if not csv_path.is_file():
@@ -110,11 +117,11 @@ def load_index(root: str | Path) -> pd.DataFrame:
     return index.reset_index(drop=True)
 
 
-def _read_table(path: Path) -> pa.Table:
-    if not path.is_file():
+def _read_table(path: Path, content: bytes | None = None) -> pa.Table:
+    if content is None and not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        parquet = pq.ParquetFile(path, read_dictionary=["type"])
+        parquet = pq.ParquetFile(path if content is None else pa.BufferReader(content), read_dictionary=["type"])
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: not a readable parquet file ({err})") from err
     names = parquet.schema_arrow.names

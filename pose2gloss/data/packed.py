@@ -69,14 +69,19 @@ class PackedSequences:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, frames=self.frames, lengths=self.lengths, labels=self.labels,
-                 **{f"meta_{k}": v for k, v in self.meta.items()})
+        np.savez(
+            path,
+            frames=self.frames,
+            lengths=self.lengths,
+            labels=self.labels,
+            **{f"meta_{k}": v for k, v in self.meta.items()},
+        )
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> PackedSequences:
         with np.load(path, allow_pickle=False) as npz:
-            meta = {k[len("meta_"):]: npz[k] for k in npz.files if k.startswith("meta_")}
+            meta = {k[len("meta_") :]: npz[k] for k in npz.files if k.startswith("meta_")}
             return cls(npz["frames"], npz["lengths"], npz["labels"], meta)
 
 

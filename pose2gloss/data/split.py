@@ -31,9 +31,7 @@ def split_by_participant(
         if column not in index.columns:
             raise ValueError(f"index lacks column '{column}'")
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(
-            f"fractions must be in [0, 1) and sum below 1: val={val_fraction}, test={test_fraction}"
-        )
+        raise ValueError(f"fractions must be in [0, 1) and sum below 1: val={val_fraction}, test={test_fraction}")
     targets = np.array([1 - val_fraction - test_fraction, val_fraction, test_fraction])
     counts = pd.crosstab(index["participant_id"], index["label"])
     participants = counts.index.to_numpy()
@@ -77,9 +75,7 @@ def make_manifest(
     from pose2gloss.data.gislr import load_index
 
     root = Path(root).resolve()
-    manifest = split_by_participant(
-        load_index(root), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
-    )
+    manifest = split_by_participant(load_index(root), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     manifest["path"] = [str(Path(p).relative_to(root)) for p in manifest["path"]]
     return manifest
 
