@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test test-fast bench lint clean
+.PHONY: setup run test test-fast lint bench bench-serving clean
 
 setup: $(VENV)/.installed
 
@@ -19,14 +19,21 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 run: setup
 	$(PY) pipeline_from_tasks.py $(ARGS)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -m "" $(ARGS)
 
 test-fast: setup
 	$(PY) -m pytest $(ARGS)
 
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 bench: setup
 	$(PY) benchmarks/bench_transform.py
+
+bench-serving: setup
+	$(PY) benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
