@@ -28,6 +28,9 @@ _READ_COLUMNS = ["frame", "type", "landmark_index", *COORD_COLUMNS]
 _TYPE_NAMES = list(TYPE_OFFSETS)
 _TYPE_OFFSET_ARRAY = np.asarray([TYPE_OFFSETS[t] for t in _TYPE_NAMES], dtype=np.int64)
 _TYPE_SIZE_ARRAY = np.asarray([TYPE_SIZES[t] for t in _TYPE_NAMES], dtype=np.int64)
+# Type code and landmark index of each of the 543 rows of a frame, in layout order.
+_LAYOUT_TYPE_CODES = np.repeat(np.arange(len(_TYPE_NAMES)), [TYPE_SIZES[t] for t in _TYPE_NAMES])
+_LAYOUT_LANDMARK_INDEX = np.concatenate([np.arange(TYPE_SIZES[t]) for t in _TYPE_NAMES])
 
 
 class DataError(ValueError):
@@ -46,7 +49,29 @@ def load_sequence(path: str | Path, content: bytes | None = None) -> np.ndarray:
     landmark_index = _int_column(table, "landmark_index", path)
     type_codes = _type_codes(table, path)
     coords = _coords(table, path)
+    if _in_layout_order(frames, type_codes, landmark_index):  # how real and generated files are written
+        return coords.reshape(-1, N_LANDMARKS, 3)
+    return _place_rows(path, frames.astype(np.int64), type_codes, landmark_index.astype(np.int64), coords)
 
+
+def _in_layout_order(frames: np.ndarray, type_codes: np.ndarray, landmark_index: np.ndarray) -> bool:
+    """True when every frame is 543 consecutive rows in layout order and frames ascend."""
+    if len(frames) == 0 or len(frames) % N_LANDMARKS:
+        return False
+    per_frame = frames.reshape(-1, N_LANDMARKS)
+    first = per_frame[:, 0]
+    return bool(
+        (per_frame == first[:, None]).all()
+        and (first[1:] > first[:-1]).all()
+        and (type_codes.reshape(-1, N_LANDMARKS) == _LAYOUT_TYPE_CODES).all()
+        and (landmark_index.reshape(-1, N_LANDMARKS) == _LAYOUT_LANDMARK_INDEX).all()
+    )
+
+
+def _place_rows(
+    path: Path, frames: np.ndarray, type_codes: np.ndarray, landmark_index: np.ndarray, coords: np.ndarray
+) -> np.ndarray:
+    """Put rows in any order into ``(frames, 543, 3)``, checking that each frame has each landmark once."""
     sizes = _TYPE_SIZE_ARRAY[type_codes]
     bad = (landmark_index < 0) | (landmark_index >= sizes)
     if bad.any():
@@ -56,15 +81,12 @@ def load_sequence(path: str | Path, content: bytes | None = None) -> np.ndarray:
             f"'{_TYPE_NAMES[type_codes[row]]}' (row {row})"
         )
     position = _TYPE_OFFSET_ARRAY[type_codes] + landmark_index
-
     frame_numbers, frame_slot = _frame_slots(frames)
     counts = np.bincount(frame_slot, minlength=len(frame_numbers))
     if (counts != N_LANDMARKS).any():
         slot = int(np.argmax(counts != N_LANDMARKS))
         raise DataError(f"{path}: frame {frame_numbers[slot]} has {counts[slot]} landmarks, expected {N_LANDMARKS}")
     flat = frame_slot * N_LANDMARKS + position
-    if np.array_equal(flat, np.arange(len(flat))):  # rows already in layout order: the usual case
-        return coords.reshape(len(frame_numbers), N_LANDMARKS, 3)
     seen = np.zeros(len(flat), dtype=bool)
     seen[flat] = True
     if not seen.all():
@@ -141,7 +163,7 @@ def _int_column(table: pa.Table, name: str, path: Path) -> np.ndarray:
     values = column.to_numpy()
     if column.null_count or (values.dtype.kind == "f" and not np.all(values == np.round(values))):
         raise DataError(f"{path}: column '{name}' must hold whole numbers without nulls")
-    return values.astype(np.int64)
+    return values if values.dtype.kind in "iu" else values.astype(np.int64)
 
 
 def _frame_slots(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
