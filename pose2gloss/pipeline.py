@@ -291,25 +291,24 @@ def run_pipeline(
 
 
 def _collect(pipe: PipelineController, steps: list[Step]) -> PipelineRun:
+    """Each node's outcome; offline, from the job's own exit code, duration and log."""
     run = PipelineRun(controller_id=pipe.id)
+    dag = pipe.get_pipeline_dag()
     for step in steps:
-        node = pipe.get_pipeline_dag()[step.name]
+        node = dag[step.name]
         job = node.job
-        status = node.status or ("skipped" if job is None else "unknown")
-        if job is None and status in ("pending", "unknown"):
-            status = "not run"
+        status = node.status if job is not None or node.status == "skipped" else "not run"
         duration = log = error = None
         if isinstance(job, OfflineStepJob):
-            status = {0: "completed", None: status}.get(job.exit_code, "failed")
+            status = {0: "completed", None: "not run"}.get(job.exit_code, "failed")
             duration = job.elapsed() if job.started_at else None
-            log = str(job.log_path) if job.log_path else None
-            if job.exit_code not in (0, None) and job.log_path and job.log_path.is_file():
+            log = str(job.log_path)
+            if status == "failed" and job.log_path.is_file():
                 error = "".join(job.log_path.read_text().splitlines(keepends=True)[-15:])
         elif node.job_started and node.job_ended:
             duration = node.job_ended - node.job_started
-        run.nodes.append(
-            NodeResult(step.name, status, node.executed or (job.task_id() if job else None), duration, log, error)
-        )
+        task_id = node.executed or (job.task_id() if job else None)
+        run.nodes.append(NodeResult(step.name, status, task_id, duration, log, error))
     return run
 
 
