@@ -8,7 +8,8 @@ Every step script goes through :func:`start_step`, so they all behave the same w
   the pipeline registers the base task of each step;
 * under the pipeline (or an agent) the values connected here are replaced by the task's.
 
-The rest of the library never imports ClearML.
+Step scripts import their heavy dependencies (TensorFlow, pandas) after :func:`start_step`, so a
+register-only run takes a second or two. The rest of the library never imports ClearML.
 """
 
 from __future__ import annotations
