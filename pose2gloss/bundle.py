@@ -1,6 +1,6 @@
 """The deployable model bundle: TFLite files, the sign map and a card, in one folder.
 
-Step 7 writes it; the server and the UI read it. The gloss names travel with the model, and
+Step 7 writes it; the server reads it. The gloss names travel with the model, and
 the card records where the model came from and a checksum of each file, so a served model can
 always be traced back to its pipeline run. No TensorFlow here: the server does not need it.
 """

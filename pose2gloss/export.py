@@ -2,7 +2,7 @@
 
 The file takes raw landmarks ``inputs: float32 [frames, 543, 3]`` (NaN for missing points)
 and returns ``outputs: float32 [num_classes]`` through the ``serving_default`` signature, so
-the server, the UI and the Kaggle harness all feed it the same thing.
+the server and the Kaggle harness feed it the same thing.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one definition of preprocessing: raw landmarks with NaN -> fixed-length model input.
 
-Training (step 3), the exported TFLite model, the server and the UI all go through
+Training (step 3) and the exported TFLite model, hence the server, all go through
 :func:`preprocess_packed`: training calls it on whole packed splits, and the exported model
 calls it on a single sequence inside the graph, so served inputs are the Kaggle raw
 ``(frames, 543, 3)`` arrays and there is no second implementation to drift.

@@ -1,6 +1,6 @@
 """Run an exported TFLite model with the LiteRT interpreter (no TensorFlow needed).
 
-The server and the UI use this; one interpreter per thread, since a LiteRT interpreter is
+The server uses this; one interpreter per thread, since a LiteRT interpreter is
 not safe to call from two threads at once.
 """
 

@@ -1,8 +1,8 @@
 """The MediaPipe Holistic landmark layout used by the GISLR data.
 
 Every frame holds 543 landmarks in a fixed order (face, left hand, pose, right hand).
-Everything that indexes landmarks — the loader, the synthetic generator, preprocessing,
-augmentation and the UI — takes the offsets from here, so they cannot disagree.
+Everything that indexes landmarks — the loader, the synthetic generator, preprocessing and
+augmentation — takes the offsets from here, so they cannot disagree.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def start_step(
 
 
 def coerce_like(defaults: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Values from the UI or an override arrive as strings: give them the defaults' types back."""
+    """Values from the ClearML web UI or an override arrive as strings: give them the defaults' types back."""
     out: dict[str, Any] = {}
     for name, value in params.items():
         default = defaults.get(name)
