@@ -11,7 +11,6 @@ Both minimise ``val_loss`` and maximise ``val_accuracy`` over the same space.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -151,17 +150,18 @@ def training_subprocess(base_params: Mapping[str, Any], cwd: str | Path | None =
             if completed.returncode != 0:
                 raise RuntimeError(f"trial failed (exit {completed.returncode}): {completed.stderr[-2000:]}")
             task_id = id_file.read_text().strip()
-        metrics = artifact_json(task_id, "metrics")
-        return {
-            "task_id": task_id,
-            "model_name": metrics["model_name"],
-            "params": metrics["params"],
-            "val_loss": metrics["val_loss"],
-            "val_accuracy": metrics["val_accuracy"],
-        }
+        return trial_result(task_id)
 
     return run
 
 
-def dump(records: list[dict[str, Any]]) -> str:
-    return json.dumps(records, indent=2, default=str)
+def trial_result(task_id: str) -> dict[str, Any]:
+    """A finished training task as a trial record, from the ``metrics`` artifact it uploaded."""
+    metrics = artifact_json(task_id, "metrics")
+    return {
+        "task_id": task_id,
+        "model_name": metrics["model_name"],
+        "params": metrics["params"],
+        "val_loss": metrics["val_loss"],
+        "val_accuracy": metrics["val_accuracy"],
+    }

@@ -106,21 +106,11 @@ def _run_on_agents(selection: dict, params: dict) -> list[dict]:
     trials = []
     for number, job in enumerate(optimizer.get_top_experiments(top_k=params["total_max_jobs"])):
         try:
-            metrics = tracking.artifact_json(job.id, "metrics")
+            record = hpo.trial_result(job.id)
         except (KeyError, FileNotFoundError) as err:
             trials.append({"trial": number, "task_id": job.id, "error": str(err)})
             continue
-        trials.append(
-            {
-                "trial": number,
-                "task_id": job.id,
-                "model_name": metrics["model_name"],
-                "params": metrics["params"],
-                "val_loss": metrics["val_loss"],
-                "val_accuracy": metrics["val_accuracy"],
-                "status": Task.get_task(task_id=job.id).status,
-            }
-        )
+        trials.append({"trial": number, **record, "status": Task.get_task(task_id=job.id).status})
     return trials
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,3 @@ def load_trained(directory: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     )
     model.load_weights(directory / WEIGHTS_FILE)
     return model, card
-
-
-def config_dict(config: TrainConfig) -> dict[str, Any]:
-    return asdict(config)
