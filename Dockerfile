@@ -31,8 +31,8 @@ ENV PYTHONPATH=/app \
     POSE2GLOSS_PORT=8000 \
     POSE2GLOSS_WORKERS=1
 
-USER pose2gloss
+USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
-    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:${POSE2GLOSS_PORT}/ready', timeout=2).status != 200)"
+    CMD ["python", "-c", "import os, sys, urllib.request as r; url = 'http://127.0.0.1:%s/ready' % os.environ['POSE2GLOSS_PORT']; sys.exit(r.urlopen(url, timeout=2).status != 200)"]
 CMD ["python", "serving/pose2gloss.py"]

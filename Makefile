@@ -28,6 +28,8 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/hadolint Dockerfile
 
 bench: setup
 	$(PY) benchmarks/bench_transform.py

@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--runs-dir", default="runs", help="where runs, offline sessions and logs are written")
     parser.add_argument("--summary", default="", help="also write the run summary as JSON to this path")
+    parser.add_argument(
+        "--promote",
+        action="store_true",
+        help="make this run production even if it is worse or was tested on other data than production",
+    )
     return parser.parse_args(argv)
 
 
@@ -100,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     summary = pipeline.summarise(result, run_dir, offline=offline, duration_s=time.time() - started)
     if summary["status"] == "completed":
-        summary["tflite_path"] = _keep_bundle(summary, run_dir)
+        summary["tflite_path"] = _keep_bundle(summary, run_dir, force=args.promote)
     print(pipeline.format_summary(summary))
+    if "promotion" in summary:
+        print(summary["promotion"]["summary"])
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
@@ -109,25 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["status"] == "completed" else 1
 
 
-def _keep_bundle(summary: dict[str, Any], run_dir: Path) -> str:
-    """Copy the exported bundle into the run folder and promote it if it is not worse than production."""
-    from pose2gloss.bundle import MODEL_FILE, production_metrics, record_production
+def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) -> str:
+    """Copy the bundle and test predictions into the run folder; promote the run if the check says so.
 
-    source = tracking.artifact_local_copy(summary["evaluation_task_id"], "bundle")
+    ``summary["promotion"]`` records the decision with its evidence (see :mod:`pose2gloss.promotion`).
+    """
+    from pose2gloss.bundle import MODEL_FILE
+    from pose2gloss.promotion import describe, promote_locally
+
+    task_id = summary["evaluation_task_id"]
     bundle_dir = run_dir / "bundle"
-    shutil.copytree(source, bundle_dir, dirs_exist_ok=True)
-    current = production_metrics(run_dir.parent)
-    if current is None or summary["test_top1"] >= current.get("test_top1", 0.0):
-        record_production(
-            bundle_dir,
-            run_dir.parent,
-            pipeline_id=summary["pipeline_id"],
-            test_top1=summary["test_top1"],
-            test_top5=summary["test_top5"],
-        )
-        summary["promoted_to_production"] = True
-    else:
-        summary["promoted_to_production"] = False
+    shutil.copytree(tracking.artifact_local_copy(task_id, "bundle"), bundle_dir, dirs_exist_ok=True)
+    predictions = run_dir / "test_predictions.csv"
+    shutil.copyfile(tracking.artifact_local_copy(task_id, "test_predictions"), predictions)
+    candidate = {**tracking.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
+    decision = promote_locally(candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force)
+    summary["promotion"] = {**decision.to_dict(), "summary": describe(decision)}
+    summary["promoted_to_production"] = decision.promote
     return str((bundle_dir / MODEL_FILE).resolve())
 
 

@@ -3,7 +3,9 @@
 Reports top-1/top-5, per-class accuracy and a confusion matrix; exports the deployable bundle
 (TFLite FP32 and FP16 with preprocessing inside, the sign map, a card) and checks that the
 TFLite model makes the same top-1 predictions as Keras on the raw test sequences. Its
-``metrics`` artifact is what CI comments on pull requests and production tagging compares.
+``metrics`` artifact (with the test set's identity) is what CI comments on pull requests and
+production tagging compares; ``test_predictions`` (one row per test sequence) lets it run
+McNemar's paired test against production.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose2gloss.export import export_bundle
     from pose2gloss.features import FeatureConfig
     from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.promotion import identify_test_set, predictions_table
     from pose2gloss.train import load_trained
 
     missing = [k for k, v in params.items() if not v]
@@ -47,11 +50,20 @@ def main(argv: list[str] | None = None) -> None:
     with np.load(tracking.artifact_local_copy(params["transform_task_id"], "test_features")) as data:
         x_test, y_test = data["x"], data["y"]
     raw_test = PackedSequences.load(tracking.artifact_local_copy(params["augment_task_id"], "test_raw"))
+    source = tracking.artifact_json(params["split_task_id"], "source")
+    manifest = pd.read_csv(tracking.artifact_local_copy(params["split_task_id"], "manifest"))
+    test_set = identify_test_set(manifest, source.get("dataset_id", ""))
+    if "sequence_id" not in raw_test.meta:
+        raise SystemExit("test_raw carries no sequence ids; per-sequence predictions need them")
 
     scores = model.predict(x_test, batch_size=256, verbose=0)
     metrics = classification_metrics(scores, y_test)
     predictions = scores.argmax(axis=1)
     per_class = per_class_accuracy(predictions, y_test)
+    with tempfile.TemporaryDirectory() as tmp:  # per-sequence, for McNemar's test against production
+        table_path = Path(tmp) / "test_predictions.csv"
+        predictions_table(raw_test.meta["sequence_id"], y_test, scores).to_csv(table_path, index=False)
+        tracking.upload_file(task, "test_predictions", table_path)
     classes = sorted(per_class)
     logger = task.get_logger()
     logger.report_matplotlib_figure(
@@ -81,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                 "training_task_id": verdict["best_task_id"],
                 "evaluation_task_id": task.id,
                 "metrics": {"test_top1": metrics["top1"], "test_top5": metrics["top5"], **verdict["metrics"]},
+                "test_set": test_set.to_dict(),
             },
         )
         exported = {}
@@ -96,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         "test_top1": metrics["top1"],
         "test_top5": metrics["top5"],
         "n_test": int(metrics["n"]),
+        "test_set": test_set.to_dict(),
         "model_name": card["model_name"],
         "model_id": f"{card['model_name']}-{verdict['best_task_id']}",
         "training_task_id": verdict["best_task_id"],

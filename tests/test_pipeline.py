@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pose2gloss import pipeline
@@ -137,6 +138,10 @@ def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
     assert summary["test_top1"] == metrics["test_top1"] and 0 <= metrics["test_top1"] <= metrics["test_top5"] <= 1
     assert metrics["tflite"]["fp32"]["top1_agreement"] == 1.0
     assert summary["selected_model"] == selection["model_name"]
+    predictions = pd.read_csv(artifact_local_copy(ids["model_evaluation"], "test_predictions"))
+    assert len(predictions) == metrics["n_test"] == metrics["test_set"]["sequences"]
+    assert (predictions["prediction"] == predictions["label"]).mean() == pytest.approx(metrics["test_top1"])
+    assert summary["promotion"]["case"] == "no_production" and summary["promoted_to_production"]
 
     from pose2gloss.bundle import production_bundle_dir, read_bundle
     from pose2gloss.inference import TFLiteClassifier

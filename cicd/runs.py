@@ -1,0 +1,240 @@
+"""Pipeline runs as CI sees them: the run of a commit, what its steps decided, and production.
+
+Two sources with one interface, so every CI script also runs without a server:
+
+* :class:`ServerRuns`: a ClearML server. A run is a completed pipeline controller task whose
+  recorded commit (``script.version_num``) is the pull request's; production is the pipeline
+  tagged ``production`` (what the server's model lookup serves).
+* :class:`OfflineRuns`: the embedded default. A run is a folder under ``runs/`` with the
+  ``summary.json`` the pipeline wrote and its offline ClearML sessions; production is
+  ``runs/production.json``.
+
+Artifacts are read through the ClearML SDK in both cases (offline, from the run's sessions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from pose2gloss import tracking
+from pose2gloss.bundle import PRODUCTION_POINTER, production_metrics
+from pose2gloss.pipeline import PIPELINE_NAME
+from pose2gloss.promotion import Contender, Decision, record_locally
+
+PRODUCTION_TAG = "production"
+# Which step's artifact holds what; found on the step tasks by artifact name, whatever the task is called.
+ARTIFACTS = {"evaluation": "metrics", "predictions": "test_predictions", "selection": "selection", "hpo": "hpo_result"}
+STEP_OF = {"evaluation": "model_evaluation", "predictions": "model_evaluation"}
+STEP_OF.update({"selection": "model_selection", "hpo": "hyperparameter_tuning"})
+SCRIPT_OF = {
+    "model_selection": "step5_model_selection",
+    "hyperparameter_tuning": "step6_hyperparameter_tuning",
+    "model_evaluation": "step7_model_evaluation",
+}
+
+
+class RunNotFound(LookupError):
+    """No pipeline run matches; the message says where and what was looked for."""
+
+
+@dataclass
+class RunView:
+    """One pipeline run: identity, where to look at it, and its steps' decisions."""
+
+    pipeline_id: str
+    status: str
+    commit: str
+    link: str  # the ClearML web page, or the run folder
+    evaluation: dict[str, Any] | None = None  # step 7 "metrics": test top-1/top-5, test_set, model
+    selection: dict[str, Any] | None = None  # step 5 "selection": the winner and every candidate
+    hpo: dict[str, Any] | None = None  # step 6 "hpo_result"
+    predictions: pd.DataFrame | None = None  # step 7 "test_predictions": one row per test sequence
+    extra: dict[str, Any] = field(default_factory=dict)  # source-specific (the offline summary, the task)
+
+    def contender(self) -> Contender:
+        if self.evaluation is None:
+            raise RunNotFound(f"pipeline {self.pipeline_id} has no evaluation metrics (status {self.status})")
+        return Contender.from_record({**self.evaluation, "pipeline_id": self.pipeline_id})
+
+
+class RunSource(Protocol):
+    def find(self, commit: str = "", run: str = "") -> RunView: ...
+    def production(self) -> RunView | None: ...
+    def make_production(self, run: RunView, decision: Decision) -> str: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline: run folders and runs/production.json
+
+
+@contextmanager
+def _sessions_of(run_dir: Path) -> Iterator[None]:
+    """Point the ClearML SDK at a run's offline sessions for the duration of the block."""
+    saved = {k: os.environ.get(k) for k in ("CLEARML_CACHE_DIR", "CLEARML_OFFLINE_MODE")}
+    os.environ.update({"CLEARML_CACHE_DIR": str((run_dir / "clearml").resolve()), "CLEARML_OFFLINE_MODE": "1"})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class OfflineRuns:
+    runs_dir: Path = Path("runs")
+
+    def run_dirs(self) -> list[Path]:
+        """Run folders with a summary, newest first."""
+        found = [p.parent for p in Path(self.runs_dir).glob("*/summary.json")]
+        return sorted(found, key=lambda p: p.name, reverse=True)
+
+    def find(self, commit: str = "", run: str = "") -> RunView:
+        """The run folder ``run`` (a path or a name under runs/), else the newest run (of ``commit``)."""
+        if run:
+            folder = Path(run) if Path(run).is_dir() else Path(self.runs_dir) / run
+            if not (folder / "summary.json").is_file():
+                raise RunNotFound(f"{folder}: no summary.json; not a pipeline run folder")
+            return self.load(folder)
+        views = (self.load(folder) for folder in self.run_dirs())
+        for view in views:
+            if not commit or view.commit.startswith(commit):
+                return view
+        wanted = f" of commit {commit}" if commit else ""
+        raise RunNotFound(f"no pipeline run{wanted} under {self.runs_dir} (run: python pipeline_from_tasks.py)")
+
+    def load(self, folder: Path) -> RunView:
+        summary = json.loads((folder / "summary.json").read_text())
+        nodes = {n["name"]: n for n in summary["nodes"]}
+        with _sessions_of(folder):
+            from clearml import Task
+
+            controller = Task.get_task(task_id=summary["pipeline_id"])
+            view = RunView(
+                summary["pipeline_id"],
+                summary["status"],
+                str(controller.data.script.version_num or "") if controller.data.script else "",
+                str(folder.resolve()),
+                extra={"summary": summary},
+            )
+            for key, artifact in ARTIFACTS.items():
+                node = nodes.get(STEP_OF[key])
+                if node and node["status"] == "completed" and node["task_id"]:
+                    _attach(view, key, tracking.artifact_local_copy(node["task_id"], artifact))
+        return view
+
+    def production(self) -> RunView | None:
+        record = production_metrics(self.runs_dir)
+        if record is None:
+            return None
+        view = RunView(
+            str(record.get("pipeline_id", "")),
+            "production",
+            "",
+            str(Path(self.runs_dir) / PRODUCTION_POINTER),
+            evaluation=record,
+            extra={"record": record},
+        )
+        if record.get("test_predictions") and Path(record["test_predictions"]).is_file():
+            view.predictions = pd.read_csv(record["test_predictions"])
+        return view
+
+    def make_production(self, run: RunView, decision: Decision) -> str:
+        folder = Path(run.link)
+        predictions = folder / "test_predictions.csv"
+        pointer = record_locally(
+            decision, folder / "bundle", self.runs_dir, predictions if predictions.is_file() else None
+        )
+        return f"{pointer} now points at {folder / 'bundle'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Server: pipeline controller tasks and the production tag
+
+
+@dataclass
+class ServerRuns:
+    pipeline_name: str = PIPELINE_NAME
+    tag: str = PRODUCTION_TAG
+
+    def _pipelines(self, task_filter: dict[str, Any], tags: list[str] | None = None) -> list[Any]:
+        from clearml import Task
+
+        wanted = {"type": ["controller"], "order_by": ["-last_update"], "search_hidden": True, **task_filter}
+        return Task.get_tasks(project_name=None, task_name=f"^{self.pipeline_name}$", tags=tags, task_filter=wanted)
+
+    def find(self, commit: str = "", run: str = "") -> RunView:
+        """The pipeline ``run`` (an id), else the newest completed pipeline run of ``commit``."""
+        from clearml import Task
+
+        if run:
+            return self.load(Task.get_task(task_id=run))
+        if not commit:
+            raise RunNotFound("give the pull request's commit (--commit) or a pipeline id (--run)")
+        match = {"status": ["completed"], "_all_": {"fields": ["script.version_num"], "pattern": f"^{commit}"}}
+        found = self._pipelines(match)
+        if not found:
+            raise RunNotFound(f"no completed '{self.pipeline_name}' pipeline on the server for commit {commit}")
+        return self.load(found[0])
+
+    def load(self, pipeline: Any) -> RunView:
+        from clearml import Task
+
+        script = pipeline.data.script
+        view = RunView(
+            pipeline.id,
+            str(pipeline.status),
+            str(getattr(script, "version_num", "") or ""),
+            pipeline.get_output_log_web_page().rsplit("/output", 1)[0],
+            extra={"task": pipeline},
+        )
+        steps = Task.get_tasks(task_filter={"parent": pipeline.id, "search_hidden": True})
+        for key, artifact in ARTIFACTS.items():
+            holder = next((step for step in steps if artifact in step.artifacts and _is_step(step, key)), None)
+            if holder is not None:
+                _attach(view, key, Path(holder.artifacts[artifact].get_local_copy(raise_on_error=True)))
+        return view
+
+    def production(self) -> RunView | None:
+        tagged = self._pipelines({"status": ["completed", "published"]}, tags=[self.tag])
+        return self.load(tagged[0]) if tagged else None
+
+    def make_production(self, run: RunView, decision: Decision) -> str:
+        """Tag the run ``production`` and take the tag off every other pipeline that has it."""
+        task = run.extra["task"]
+        moved = []
+        for other in self._pipelines({}, tags=[self.tag]):
+            if other.id != task.id:
+                other.set_tags([t for t in other.get_tags() if t != self.tag])
+                moved.append(other.id)
+        task.add_tags([self.tag])
+        return f"tagged pipeline {task.id} '{self.tag}'" + (f"; removed the tag from {moved}" if moved else "")
+
+
+def _is_step(step: Any, key: str) -> bool:
+    """A pipeline's step task is named after its node (or, uncloned, its script)."""
+    return step.name in (STEP_OF[key], SCRIPT_OF[STEP_OF[key]])
+
+
+def _attach(view: RunView, key: str, path: Path) -> None:
+    if key == "predictions":
+        view.predictions = pd.read_csv(path)
+    else:
+        setattr(view, key, json.loads(Path(path).read_text()))
+
+
+def source(offline: bool, runs_dir: str | Path = "runs") -> RunSource:
+    """Offline run folders when asked or when no server is configured, else the server."""
+    if offline or not tracking.server_configured():
+        return OfflineRuns(Path(runs_dir))
+    return ServerRuns()

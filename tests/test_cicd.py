@@ -1,0 +1,397 @@
+"""The CI scripts: GitHub comments (against a loopback GitHub), the production gate, the remote check, the trigger."""
+
+from __future__ import annotations
+
+import inspect
+
+import pandas as pd
+import pytest
+
+from cicd import check_remotely_runnable as remote
+from cicd import pipeline_reports, production_tagging, trigger
+from cicd.github import GitHub, GitHubError
+from cicd.runs import OfflineRuns, RunView
+from pose2gloss.bundle import production_metrics, record_production
+from pose2gloss.promotion import TestSet
+from tests.fake_github import FakeGitHub
+
+SAME = TestSet("dataset:d1", "a" * 64, 6)
+OTHER = TestSet("dataset:d2", "b" * 64, 6)
+
+
+@pytest.fixture
+def github(monkeypatch):
+    fake = FakeGitHub()
+    url = fake.start()
+    monkeypatch.setenv("GITHUB_API_URL", url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", fake.repository)
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    yield fake
+    fake.stop()
+
+
+def predictions(correct: list[bool]) -> pd.DataFrame:
+    labels = [i % 3 for i in range(len(correct))]
+    return pd.DataFrame(
+        {
+            "sequence_id": range(len(correct)),
+            "label": labels,
+            "prediction": [label if ok else (label + 1) % 3 for label, ok in zip(labels, correct, strict=True)],
+        }
+    )
+
+
+def run_view(pipeline_id: str, top1: float, test_set: TestSet, correct: list[bool] | None = None, link="") -> RunView:
+    return RunView(
+        pipeline_id,
+        "completed",
+        "abc123def4567890",
+        link or f"https://app.clear.ml/pipelines/{pipeline_id}",
+        evaluation={
+            "test_top1": top1,
+            "test_top5": 0.95,
+            "n_test": test_set.sequences,
+            "model_name": "GISLR",
+            "source": "hpo",
+            "test_set": test_set.to_dict(),
+        },
+        selection={
+            "task_id": "t-gislr",
+            "candidates": [
+                {"task_id": "t-gislr", "model_name": "GISLR", "val_accuracy": 0.81, "val_top5": 0.97, "val_loss": 0.7},
+                {"task_id": "t-cnx", "model_name": "ConvNeXtTiny", "val_accuracy": 0.4, "val_top5": 0.7, "val_loss": 2},
+            ],
+        },
+        hpo={
+            "mode": "optuna-offline",
+            "source": "hpo",
+            "best_task_id": "t-trial-1",
+            "trials_finished": 1,
+            "trials_failed": 1,
+            "metrics": {"val_accuracy": 0.83},
+            "trials": [
+                {"trial": 0, "val_accuracy": 0.83, "val_loss": 0.6, "params": {"learning_rate": 0.001}},
+                {"trial": 1, "params": {"learning_rate": 0.1}, "error": "loss became NaN"},
+            ],
+        },
+        predictions=predictions(correct) if correct is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The GitHub client and the sticky report comment
+
+
+def test_sticky_comment_is_created_then_updated_over_real_http(github):
+    github.comments[7] = [{"id": i, "body": f"unrelated {i}"} for i in range(1, 4)]  # two pages before ours
+    client = GitHub.from_env()
+    action, created = client.upsert_sticky_comment(7, "marker-x", "first body")
+    assert action == "created" and created["body"].endswith("first body")
+    action, updated = client.upsert_sticky_comment(7, "marker-x", "second body")
+    assert action == "updated" and updated["id"] == created["id"]
+    assert [c["body"] for c in github.comments[7] if "marker-x" in c["body"]] == ["<!-- marker-x -->\nsecond body"]
+    calls = [(r.method, r.path.split("?")[0]) for r in github.requests]
+    listing = "/repos/owner/repo/issues/7/comments"
+    patch = ("PATCH", f"/repos/owner/repo/issues/comments/{created['id']}")
+    assert calls == [("GET", listing), ("GET", listing), ("POST", listing), ("GET", listing), ("GET", listing), patch]
+    assert all(r.headers["Authorization"] == "Bearer test-token" for r in github.requests)
+    assert github.requests[-1].body == {"body": "<!-- marker-x -->\nsecond body"}
+
+
+def test_github_errors_name_the_call_and_the_answer(github, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "wrong")
+    with pytest.raises(GitHubError, match=r"GET .*/issues/1/comments: HTTP 401: .*Bad credentials"):
+        list(GitHub.from_env().comments(1))
+    monkeypatch.delenv("GITHUB_TOKEN")
+    with pytest.raises(GitHubError, match="GITHUB_TOKEN not set"):
+        GitHub.from_env()
+
+
+def test_report_shows_metrics_candidates_and_hpo():
+    body = pipeline_reports.render(run_view("p1", 0.8125, SAME))
+    assert "**0.8125**" in body and "0.9500" in body
+    assert "| GISLR | `t-gislr` | 0.8100 | 0.9700 | 0.7000 | selected |" in body
+    assert "| ConvNeXtTiny | `t-cnx` | 0.4000" in body
+    assert "1 trials finished, 1 failed" in body and "**hpo**" in body and "failed: loss became NaN" in body
+    assert "[`p1`](https://app.clear.ml/pipelines/p1)" in body and "`abc123def456`" in body
+
+
+def test_report_is_posted_once_and_updated_on_a_rerun(github, monkeypatch, tmp_path, capsys):
+    runs = [run_view("p1", 0.5, SAME), run_view("p1", 0.75, SAME)]
+
+    class Runs:
+        def find(self, commit="", run=""):
+            assert commit == "abc123"
+            return runs.pop(0)
+
+    monkeypatch.setattr(pipeline_reports, "source", lambda offline, runs_dir: Runs())
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert pipeline_reports.main(["--commit", "abc123", "--pr", "12"]) == 0
+    assert pipeline_reports.main(["--commit", "abc123", "--pr", "12"]) == 0
+    assert len(github.comments[12]) == 1 and "**0.7500**" in github.comments[12][0]["body"]
+    assert [r.method for r in github.requests] == ["GET", "POST", "GET", "PATCH"]
+    assert "created comment" in capsys.readouterr().out and "**0.5000**" in summary.read_text()
+
+
+def test_report_without_a_run_exits_2(tmp_path, capsys):
+    assert pipeline_reports.main(["--offline", "--runs-dir", str(tmp_path)]) == 2
+    assert "no pipeline run under" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The production gate (offline production record; the candidate given directly)
+
+
+class LocalRuns(OfflineRuns):
+    """The real offline production record, with the candidate handed in instead of read from sessions."""
+
+    candidate: RunView
+
+    def find(self, commit: str = "", run: str = "") -> RunView:
+        return self.candidate
+
+
+@pytest.fixture
+def gate(tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+
+    def run(candidate: RunView, production: RunView | None, *args: str) -> int:
+        if production is not None:
+            production.predictions.to_csv(tmp_path / "prod.csv", index=False)
+            record_production(
+                tmp_path / "prod-bundle",
+                runs_dir,
+                pipeline_id=production.pipeline_id,
+                **{k: production.evaluation[k] for k in ("test_top1", "test_top5", "test_set")},
+                test_predictions=str(tmp_path / "prod.csv"),
+            )
+        folder = tmp_path / candidate.pipeline_id
+        folder.mkdir(exist_ok=True)
+        candidate.link = str(folder)
+        if candidate.predictions is not None:
+            candidate.predictions.to_csv(folder / "test_predictions.csv", index=False)
+        local = LocalRuns(runs_dir)
+        local.candidate = candidate
+        monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: local)
+        return production_tagging.main(["--offline", *args])
+
+    gate.runs_dir = runs_dir
+    return run
+
+
+def test_gate_promotes_a_better_run_and_prints_mcnemar(gate, tmp_path, capsys):
+    code = gate(run_view("new", 0.9, SAME, [True] * 6), run_view("old", 0.5, SAME, [True, False] * 3))
+    out = capsys.readouterr().out
+    assert code == production_tagging.PROMOTED
+    assert "promoted to production [at_least_as_good]" in out
+    assert "candidate alone right on 3, production alone right on 0, p = 0.25" in out
+    record = production_metrics(tmp_path / "runs")
+    assert record["pipeline_id"] == "new" and record["bundle"] == str((tmp_path / "new" / "bundle").resolve())
+    assert record["test_set"] == SAME.to_dict() and record["test_predictions"].endswith("new/test_predictions.csv")
+
+
+def test_gate_keeps_production_on_a_worse_run_and_shows_both_metric_sets(gate, tmp_path, capsys):
+    code = gate(run_view("new", 0.4, SAME, [False] * 6), run_view("old", 0.5, SAME, [True] * 6))
+    out = capsys.readouterr().out
+    assert code == production_tagging.KEPT
+    assert "not promoted [worse]" in out and "production alone right on 6" in out
+    table = next(line for line in out.splitlines() if line.startswith("test top-1"))
+    assert "0.4000" in table and "0.5000" in table
+    assert production_metrics(tmp_path / "runs")["pipeline_id"] == "old"
+
+
+def test_gate_with_no_production_yet_promotes(gate, tmp_path, capsys):
+    assert gate(run_view("first", 0.3, SAME, [True] * 6), None) == production_tagging.PROMOTED
+    out = capsys.readouterr().out
+    assert "[no_production]" in out and "no production model to compare with" in out
+    assert production_metrics(tmp_path / "runs")["pipeline_id"] == "first"
+
+
+def test_gate_refuses_across_test_sets_unless_forced(gate, tmp_path, capsys):
+    code = gate(run_view("new", 0.99, OTHER, [True] * 6), run_view("old", 0.1, SAME, [False] * 6))
+    out = capsys.readouterr().out
+    assert code == production_tagging.KEPT and "[other_test_set]" in out
+    assert "not computed, the two models were tested on different test sets" in out
+    assert production_metrics(tmp_path / "runs")["pipeline_id"] == "old"
+    assert gate(run_view("new", 0.99, OTHER, [True] * 6), None, "--promote") == production_tagging.PROMOTED
+    assert "[forced]" in capsys.readouterr().out and production_metrics(tmp_path / "runs")["pipeline_id"] == "new"
+
+
+def test_gate_on_the_production_run_itself_passes(gate, capsys):
+    assert gate(run_view("same", 0.5, SAME, [True] * 6), run_view("same", 0.5, SAME, [True] * 6)) == 0
+    assert "already production" in capsys.readouterr().out
+
+
+def test_gate_without_runs_exits_2(tmp_path, capsys):
+    assert production_tagging.main(["--offline", "--runs-dir", str(tmp_path)]) == production_tagging.NOTHING_TO_COMPARE
+    assert "no pipeline run" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote-runnable check: the clearml-task output parser and the poller
+
+# What clearml 2.1.12's `clearml-task` prints (clearml/cli/task/__main__.py, backend_interface/task/populate.py).
+LAUNCHED = """ClearML launch - launch any codebase on remote machine running clearml-agent
+Creating new task
+Repository Detected
+{
+  "repository": "https://github.com/owner/pose2gloss.git",
+  "branch": "feature",
+  "commit": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+  "entry_point": "cicd/example_task.py",
+  "working_dir": "."
+}
+Requirements:
+  Packages: ['clearml==2.1.12', 'numpy==1.26.4']
+New task created id=4b1c3f0e9d8a4c6b8e2f7a1d0c9b8a7e
+Task id=4b1c3f0e9d8a4c6b8e2f7a1d0c9b8a7e sent for execution on queue cpu
+Execution log at: https://app.clear.ml/projects/9f8e/experiments/4b1c3f0e9d8a4c6b8e2f7a1d0c9b8a7e/output/log
+"""
+
+
+def test_task_id_is_parsed_from_real_clearml_task_output():
+    assert remote.parse_task_id(LAUNCHED) == "4b1c3f0e9d8a4c6b8e2f7a1d0c9b8a7e"
+    coloured = LAUNCHED.replace("New task", "\x1b[32mNew task").replace("\n", "\r\n")
+    assert remote.parse_task_id(coloured) == "4b1c3f0e9d8a4c6b8e2f7a1d0c9b8a7e"
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        (
+            "ClearML launch - ...\nCreating new task\n\nError: Could not find queue named 'cpu'\n",
+            "Could not find queue",
+        ),
+        (
+            LAUNCHED.split("Task id=")[0] + "Warning: No queue was provided, leaving task in draft-mode.\n",
+            "not enqueued",
+        ),
+        ("ClearML launch - ...\n", "no 'New task created"),
+        ("Creating new task\n\nUser aborted\n", "interrupted"),
+        (LAUNCHED + LAUNCHED.replace("4b1c", "5b1c"), "several tasks"),
+        (LAUNCHED.replace("Task id=4b1c", "Task id=9b1c"), "but enqueued"),
+    ],
+)
+def test_task_id_parser_rejects_output_without_one_enqueued_task(output, words):
+    with pytest.raises(remote.LaunchError, match=words):
+        remote.parse_task_id(output)
+
+
+def test_unparseable_launch_exits_3(tmp_path, capsys):
+    log = tmp_path / "clearml-task.log"
+    log.write_text("Error: Could not find queue named 'gpu'\n")
+    assert remote.main(["--from-output", str(log)]) == remote.NO_TASK
+    assert "Could not find queue named 'gpu'" in capsys.readouterr().err
+
+
+class FakeProbe:
+    """The SDK boundary of the poller: a scripted series of (status, last iteration)."""
+
+    def __init__(self, states, message=""):
+        self.states, self.polls, self.stopped, self._message = list(states), 0, False, message
+
+    def _state(self):
+        return self.states[min(self.polls, len(self.states) - 1)]
+
+    def status(self):
+        return self._state()[0]
+
+    def last_iteration(self):
+        state = self._state()
+        self.polls += 1
+        return state[1]
+
+    def message(self):
+        return self._message
+
+    def stop(self):
+        self.stopped = True
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def watch(probe, timeout_s=60):
+    clock, lines = FakeClock(), []
+    outcome = remote.watch(probe, timeout_s, 10, clock=clock, sleep=clock.sleep, log=lines.append)
+    return outcome, lines, clock.now
+
+
+def test_poller_success_when_iterations_are_reported():
+    probe = FakeProbe([("queued", 0), ("in_progress", 0), ("in_progress", 3)])
+    outcome, lines, elapsed = watch(probe)
+    assert outcome.code == remote.SUCCESS and "iteration 3" in outcome.message and probe.stopped
+    assert elapsed == 20 and len(lines) == 3
+
+
+def test_poller_failure_when_the_task_fails_or_ends_without_iterations():
+    failed, _, _ = watch(FakeProbe([("queued", 0), ("failed", 0)], message="ModuleNotFoundError: pose2gloss"))
+    assert failed.code == remote.FAILED and "ModuleNotFoundError" in failed.message
+    silent, _, _ = watch(FakeProbe([("in_progress", 0), ("completed", 0)]))
+    assert silent.code == remote.FAILED and "without reporting any iteration" in silent.message
+
+
+def test_poller_times_out_with_a_hint_when_nobody_picks_the_task_up():
+    probe = FakeProbe([("queued", 0)])
+    outcome, lines, elapsed = watch(probe, timeout_s=60)
+    assert outcome.code == remote.TIMEOUT and "agent listening" in outcome.message and not probe.stopped
+    assert elapsed == 60 and len(lines) == 1  # one line per change, not per poll
+    assert len({remote.SUCCESS, remote.FAILED, remote.TIMEOUT, remote.NO_TASK}) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Continuous training trigger
+
+
+def test_trigger_arguments_fit_clearmls_dataset_trigger():
+    from clearml.automation import TriggerScheduler
+    from clearml.automation.trigger import DatasetTrigger
+
+    arguments = trigger.trigger_arguments("pipe-1", tag="stable", queue="services")
+    accepted = inspect.signature(TriggerScheduler.add_dataset_trigger).parameters
+    assert set(arguments) <= set(accepted)
+    assert arguments["schedule_task_id"] == "pipe-1" and arguments["trigger_on_tags"] == ["stable"]
+    # ClearML substitutes the new dataset version's id for exactly this value.
+    assert arguments["task_parameters"] == {"Args/dataset_id": DatasetTrigger._task_param}
+
+
+def test_trigger_refuses_a_pipeline_without_the_dataset_parameter():
+    class Pipeline:
+        id = "pipe-1"
+
+        def __init__(self, parameters):
+            self.parameters = parameters
+
+        def get_parameters(self):
+            return self.parameters
+
+    trigger.check_parameter(Pipeline({"Args/dataset_id": "d0", "Args/full": "False"}), "Args/dataset_id")
+    with pytest.raises(SystemExit, match="no parameter 'Args/dataset_id'.*Args/full"):
+        trigger.check_parameter(Pipeline({"Args/full": "False"}), "Args/dataset_id")
+
+
+def test_trigger_without_a_server_only_shows_the_plan(capsys, monkeypatch):
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
+    assert trigger.main(["--tag", "stable"]) == 0
+    out = capsys.readouterr().out
+    assert "'trigger_on_tags': ['stable']" in out and "nothing registered" in out
+
+
+def test_step_summary_is_written_in_actions_only(tmp_path, monkeypatch):
+    from cicd.github import write_step_summary
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert not write_step_summary("x")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))
+    assert write_step_summary("# one") and write_step_summary("two")
+    assert (tmp_path / "s.md").read_text() == "# one\ntwo\n"
