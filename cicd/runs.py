@@ -41,6 +41,10 @@ SCRIPT_OF = {
 }
 
 
+# Pipelines and their steps live in hidden projects (<project>/.pipelines/<name>): ask for those too.
+HIDDEN_TOO = {"search_hidden": True, "_allow_extra_fields_": True}
+
+
 class RunNotFound(LookupError):
     """No pipeline run matches; the message says where and what was looked for."""
 
@@ -170,7 +174,7 @@ class ServerRuns:
     def _pipelines(self, task_filter: dict[str, Any], tags: list[str] | None = None) -> list[Any]:
         from clearml import Task
 
-        wanted = {"type": ["controller"], "order_by": ["-last_update"], "search_hidden": True, **task_filter}
+        wanted = {"type": ["controller"], "order_by": ["-last_update"], **HIDDEN_TOO, **task_filter}
         return Task.get_tasks(project_name=None, task_name=f"^{self.pipeline_name}$", tags=tags, task_filter=wanted)
 
     def find(self, commit: str = "", run: str = "") -> RunView:
@@ -198,7 +202,7 @@ class ServerRuns:
             pipeline.get_output_log_web_page().rsplit("/output", 1)[0],
             extra={"task": pipeline},
         )
-        steps = Task.get_tasks(task_filter={"parent": pipeline.id, "search_hidden": True})
+        steps = Task.get_tasks(task_filter={"parent": pipeline.id, **HIDDEN_TOO})
         for key, artifact in ARTIFACTS.items():
             holder = next((step for step in steps if artifact in step.artifacts and _is_step(step, key)), None)
             if holder is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -395,3 +397,157 @@ def test_step_summary_is_written_in_actions_only(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))
     assert write_step_summary("# one") and write_step_summary("two")
     assert (tmp_path / "s.md").read_text() == "# one\ntwo\n"
+
+
+@pytest.mark.slow
+def test_offline_check_runs_the_example_task_and_sees_its_iterations(capsys):
+    assert remote.main(["--offline", "--timeout", "180"]) == remote.SUCCESS
+    out = capsys.readouterr().out
+    assert "runnable remotely" in out and "status in_progress, last iteration 0" in out
+
+
+def ci_scripts_on_a_real_run(runs: Path, summary: dict, monkeypatch, capsys) -> None:
+    """The offline CI scripts on a finished pipeline run (called by the end-to-end pipeline test).
+
+    The run's own sessions and production record are read through the ClearML SDK, as CI does.
+    """
+    view = OfflineRuns(runs).find()
+    assert view.pipeline_id == summary["pipeline_id"] and view.evaluation["test_top1"] == summary["test_top1"]
+    assert len(view.predictions) == view.evaluation["n_test"] and len(view.selection["candidates"]) == 2
+    assert view.hpo["trials_finished"] + view.hpo["trials_failed"] == len(view.hpo["trials"])
+
+    fake = FakeGitHub()
+    monkeypatch.setenv("GITHUB_API_URL", fake.start())
+    monkeypatch.setenv("GITHUB_REPOSITORY", fake.repository)
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    try:
+        capsys.readouterr()
+        assert pipeline_reports.main(["--offline", "--runs-dir", str(runs), "--pr", "5"]) == 0
+        assert pipeline_reports.main(["--offline", "--runs-dir", str(runs), "--pr", "5"]) == 0
+    finally:
+        fake.stop()
+    out = capsys.readouterr().out
+    assert f"**{summary['test_top1']:.4f}**" in out and "created comment" in out and "updated comment" in out
+    assert len(fake.comments[5]) == 1 and summary["selected_model"] in fake.comments[5][0]["body"]
+
+    assert production_tagging.main(["--offline", "--runs-dir", str(runs)]) == production_tagging.PROMOTED
+    assert "already production" in capsys.readouterr().out
+    record = production_metrics(runs)  # a better production on the same test set, with the same predictions
+    better = {**record, "pipeline_id": "earlier", "test_top1": record["test_top1"] + 0.5}
+    record_production(better.pop("bundle"), runs, **better)
+    assert production_tagging.main(["--offline", "--runs-dir", str(runs)]) == production_tagging.KEPT
+    out = capsys.readouterr().out
+    assert "not promoted [worse]" in out and "alone right on 0" in out and "p = 1" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# The server source, with ClearML's Task faked at the SDK boundary
+
+
+class FakeArtifact:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def get_local_copy(self, raise_on_error=False):
+        return str(self.path)
+
+
+class FakeTask:
+    """The few ``clearml.Task`` calls ServerRuns makes; queries are recorded and answered from ``tasks``."""
+
+    tasks: list[FakeTask] = []
+    queries: list[dict] = []
+
+    def __init__(self, id, name, status="completed", commit="", tags=(), parent=None, artifacts=None):
+        self.id, self.name, self.status, self.parent = id, name, status, parent
+        self.tags = list(tags)
+        self.artifacts = {k: FakeArtifact(v) for k, v in (artifacts or {}).items()}
+        self.data = type("Data", (), {"script": type("Script", (), {"version_num": commit})()})()
+
+    @classmethod
+    def get_tasks(cls, task_ids=None, project_name=None, task_name=None, tags=None, task_filter=None):
+        task_filter = dict(task_filter or {})
+        cls.queries.append({"task_name": task_name, "tags": tags, **task_filter})
+        found = [t for t in cls.tasks if "parent" not in task_filter or t.parent == task_filter["parent"]]
+        if task_name:
+            found = [t for t in found if t.name == task_name.strip("^$")]
+        if tags:
+            found = [t for t in found if set(tags) & set(t.tags)]
+        if "status" in task_filter:
+            found = [t for t in found if t.status in task_filter["status"]]
+        if "_all_" in task_filter:
+            found = [t for t in found if t.data.script.version_num.startswith(task_filter["_all_"]["pattern"][1:])]
+        return found
+
+    @classmethod
+    def get_task(cls, task_id):
+        return next(t for t in cls.tasks if t.id == task_id)
+
+    def get_output_log_web_page(self):
+        return f"https://app.clear.ml/projects/p1/experiments/{self.id}/output/log"
+
+    def get_tags(self):
+        return list(self.tags)
+
+    def set_tags(self, tags):
+        self.tags = list(tags)
+
+    def add_tags(self, tags):
+        self.tags += [t for t in tags if t not in self.tags]
+
+
+@pytest.fixture
+def clearml_server(monkeypatch, tmp_path):
+    import clearml
+
+    def pipeline(id, commit, top1, tags=(), test_set=SAME, correct=None):
+        metrics = tmp_path / f"{id}-metrics.json"
+        metrics.write_text(
+            json.dumps({"test_top1": top1, "test_top5": 0.9, "test_set": test_set.to_dict(), "n_test": 6})
+        )
+        table = tmp_path / f"{id}-predictions.csv"
+        predictions(correct or [True] * 6).to_csv(table, index=False)
+        return [
+            FakeTask(id, "pose2gloss-pipeline", commit=commit, tags=tags),
+            FakeTask(
+                f"{id}-eval", "model_evaluation", parent=id, artifacts={"metrics": metrics, "test_predictions": table}
+            ),
+            FakeTask(f"{id}-trial", "hpo_trial", parent=id, artifacts={"metrics": tmp_path / "missing.json"}),
+        ]
+
+    FakeTask.tasks, FakeTask.queries = [], []
+    monkeypatch.setattr(clearml, "Task", FakeTask)
+    return pipeline
+
+
+def test_server_gate_moves_the_production_tag_to_a_better_run_of_the_commit(clearml_server, monkeypatch, capsys):
+    from cicd.runs import ServerRuns
+
+    FakeTask.tasks = [
+        *clearml_server("old", "1111aaaa", 0.5, tags=["production", "keep-me"], correct=[True, False] * 3),
+        *clearml_server("new", "2222bbbb", 0.8),
+        *clearml_server("other", "3333cccc", 0.99),
+    ]
+    monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())
+    assert production_tagging.main(["--commit", "2222bbbb"]) == production_tagging.PROMOTED
+    out = capsys.readouterr().out
+    assert "[at_least_as_good]" in out and "candidate alone right on 3" in out
+    assert "tagged pipeline new 'production'; removed the tag from ['old']" in out
+    tags = {t.id: t.tags for t in FakeTask.tasks if t.name == "pose2gloss-pipeline"}
+    assert tags == {"old": ["keep-me"], "new": ["production"], "other": []}
+    by_commit = next(q for q in FakeTask.queries if "_all_" in q)
+    assert by_commit["_all_"] == {"fields": ["script.version_num"], "pattern": "^2222bbbb"}
+    assert by_commit["status"] == ["completed"] and by_commit["type"] == ["controller"]
+    assert all(q.get("search_hidden") for q in FakeTask.queries)  # pipelines live in hidden projects
+
+
+def test_server_gate_keeps_production_and_fails_on_a_worse_run(clearml_server, monkeypatch, capsys):
+    from cicd.runs import ServerRuns
+
+    FakeTask.tasks = [*clearml_server("old", "1111", 0.7, tags=["production"]), *clearml_server("new", "2222", 0.6)]
+    monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())
+    assert production_tagging.main(["--commit", "2222"]) == production_tagging.KEPT
+    assert "not promoted [worse]" in capsys.readouterr().out
+    assert FakeTask.get_task("old").tags == ["production"] and FakeTask.get_task("new").tags == []
+    assert production_tagging.main(["--commit", "9999"]) == production_tagging.NOTHING_TO_COMPARE
+    assert "no completed 'pose2gloss-pipeline' pipeline on the server for commit 9999" in capsys.readouterr().err
