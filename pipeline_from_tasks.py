@@ -7,7 +7,9 @@
 With no ClearML server configured, every step runs here through the ClearML SDK in offline
 mode and each session is kept for ``clearml-task --import-offline-session``. With a server
 (``clearml-init`` or CLEARML_API_* variables) the same steps go to ``--cpu-queue`` and
-``--gpu-queue`` for agents. Exit code 0 only if every step ran and succeeded.
+``--gpu-queue`` for agents, after a pre-flight of the queues and the repository
+(``python -m pose2gloss.doctor`` runs it on its own). Exit code 0 only if every step ran and
+succeeded; Ctrl-C or SIGTERM stops the steps and exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pose2gloss import tracking
+from pose2gloss import console, tracking
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--data-dir", default="data/sample", help="local GISLR folder (generated if it is the sample and missing)"
+        "--data-dir",
+        default="data/sample",
+        help="local GISLR folder; only the default data/sample is generated when missing",
     )
     parser.add_argument("--dataset-id", default="", help="ClearML Dataset id (server); overrides --data-dir")
     parser.add_argument(
@@ -65,43 +69,54 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv)  # before ClearML: decides offline or server, and where sessions go
     started = time.time()
     run_dir = Path(args.runs_dir) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if args.offline:
         os.environ["CLEARML_OFFLINE_MODE"] = "1"
     offline = tracking.configure_environment(cache_dir=run_dir / "clearml")
+    console.install(run_dir / "logs" / "controller.log")  # chatter to the log file, progress to the terminal
+
+    # Importing clearml patches argparse: parsed again, the arguments are recorded on the controller
+    # task, and under an agent they are the task's (the ones given when it was enqueued).
+    from clearml import Task
+
+    args = parse_args(argv)
+    remote = not Task.running_locally()
 
     from pose2gloss import pipeline
-    from pose2gloss.datasets import SAMPLE_DIR, register_dataset, resolve_data_root
+    from pose2gloss.datasets import local_data_root, register_dataset
 
-    overrides = parse_sets(args.set)
-    split = overrides.setdefault("data_splitting", {})
-    if args.dataset_id:
-        split.setdefault("dataset_id", args.dataset_id)
-    elif offline:
-        split.setdefault("data_dir", str(Path(args.data_dir).resolve()))
-    else:  # agents cannot see this machine's folder: publish it as a dataset version first
-        root = resolve_data_root("", args.data_dir, generate_if_missing=Path(args.data_dir) == SAMPLE_DIR)
-        split.setdefault("dataset_id", register_dataset(root))
     try:
+        overrides = parse_sets(args.set)
+        split = overrides.setdefault("data_splitting", {})
+        if args.dataset_id:
+            split.setdefault("dataset_id", args.dataset_id)
+        elif not remote:  # an agent's controller has the dataset id in the DAG stored on its task
+            root = local_data_root(split.get("data_dir", args.data_dir))  # only the sample is generated
+            if offline:
+                split["data_dir"] = str(root)
+            else:  # agents cannot see this machine's folder: publish it as a dataset version first
+                split.setdefault("dataset_id", register_dataset(root))
         steps = pipeline.build_steps(overrides, full=args.full)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         raise SystemExit(str(err)) from err
 
     print(
         f"pose2gloss pipeline ({'offline, local' if offline else 'ClearML server'}): run folder {run_dir}", flush=True
     )
-    result = pipeline.run_pipeline(
-        steps,
-        offline=offline,
-        cpu_queue=args.cpu_queue,
-        gpu_queue=args.gpu_queue,
-        controller_queue=args.controller_queue or None,
-        log_dir=run_dir / "logs",
-    )
+    try:
+        result = pipeline.run_pipeline(
+            steps,
+            offline=offline,
+            cpu_queue=args.cpu_queue,
+            gpu_queue=args.gpu_queue,
+            controller_queue=args.controller_queue or None,
+            log_dir=run_dir / "logs",
+        )
+    except pipeline.PreflightError as err:
+        raise SystemExit(str(err)) from err
     if result is None:
-        print(f"controller enqueued on '{args.controller_queue}'; follow it in the ClearML web UI")
         return 0
     summary = pipeline.summarise(result, run_dir, offline=offline, duration_s=time.time() - started)
     if summary["status"] == "completed":
@@ -113,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
         Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    if result.signum:
+        return 128 + result.signum  # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports them
     return 0 if summary["status"] == "completed" else 1
 
 

@@ -11,6 +11,7 @@ Both minimise ``val_loss`` and maximise ``val_accuracy`` over the same space.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import tempfile
@@ -59,8 +60,17 @@ def suggest(trial, space: list[Dimension]) -> dict[str, Any]:
 
 
 def clearml_parameters(space: list[Dimension]) -> list:
-    """The same space as ClearML parameter ranges, named ``General/<name>`` like the training task's."""
-    from clearml.automation import DiscreteParameterRange, UniformIntegerParameterRange, UniformParameterRange
+    """The same space as ClearML parameter ranges, named ``General/<name>`` like the training task's.
+
+    A ``log_float`` dimension becomes a ``LogUniformParameterRange`` (bounds as base-10
+    exponents), which ``OptimizerOptuna`` samples with ``suggest_float(log=True)``, as offline.
+    """
+    from clearml.automation import (
+        DiscreteParameterRange,
+        LogUniformParameterRange,
+        UniformIntegerParameterRange,
+        UniformParameterRange,
+    )
 
     ranges = []
     for d in space:
@@ -69,9 +79,15 @@ def clearml_parameters(space: list[Dimension]) -> list:
             ranges.append(DiscreteParameterRange(name, values=list(d.choices)))
         elif d.kind == "int":
             ranges.append(UniformIntegerParameterRange(name, min_value=int(d.low), max_value=int(d.high)))
+        elif d.kind == "log_float":
+            ranges.append(LogUniformParameterRange(name, min_value=math.log10(d.low), max_value=math.log10(d.high)))
         else:
             ranges.append(UniformParameterRange(name, min_value=d.low, max_value=d.high))
     return ranges
+
+
+# How often the optimiser looks at its trials; the trials report their objectives every epoch.
+POLL_MINUTES = 0.5
 
 
 def clearml_optimizer(
@@ -81,9 +97,16 @@ def clearml_optimizer(
     queue: str,
     total_max_jobs: int,
     max_concurrent: int,
-    max_iteration_per_job: int,
+    time_limit_per_job_minutes: float,
+    optimization_time_limit_minutes: float,
 ):
-    """``HyperParameterOptimizer`` with ``OptimizerOptuna``, multi-objective on the training scalars."""
+    """``HyperParameterOptimizer`` with ``OptimizerOptuna``, multi-objective on the training scalars.
+
+    Bounded in time, never in iterations: an iteration cap aborts a trial at its last epoch,
+    possibly before its model is uploaded, while a trial that sits queued (no GPU agent) or on
+    a dead runtime is stopped by ``time_limit_per_job`` and the whole search by
+    ``optimization_time_limit``, so ``wait()`` always returns.
+    """
     from clearml.automation import HyperParameterOptimizer
     from clearml.automation.optuna import OptimizerOptuna
 
@@ -97,9 +120,29 @@ def clearml_optimizer(
         execution_queue=queue,
         max_number_of_concurrent_tasks=max_concurrent,
         total_max_jobs=total_max_jobs,
-        max_iteration_per_job=max_iteration_per_job,
+        max_iteration_per_job=None,
+        time_limit_per_job=time_limit_per_job_minutes,
+        optimization_time_limit=optimization_time_limit_minutes,
+        pool_period_min=POLL_MINUTES,
         save_top_k_tasks_only=total_max_jobs,
     )
+
+
+class BestEpoch:
+    """The objectives of the best epoch so far, fed one epoch's Keras logs at a time.
+
+    "Best" is the training's own rule (highest ``val_accuracy``, the epoch whose weights are
+    kept), so what a trial reports after every epoch is what it would deliver if stopped there.
+    """
+
+    def __init__(self) -> None:
+        self.best: dict[str, float] | None = None
+
+    def update(self, logs: Mapping[str, float]) -> dict[str, float]:
+        current = {name: float(logs[name]) for name, _ in OBJECTIVES}
+        if self.best is None or current["val_accuracy"] > self.best["val_accuracy"]:
+            self.best = current
+        return dict(self.best)
 
 
 TrialRunner = Callable[[dict[str, Any]], dict[str, Any]]
@@ -165,3 +208,30 @@ def trial_result(task_id: str) -> dict[str, Any]:
         "val_loss": metrics["val_loss"],
         "val_accuracy": metrics["val_accuracy"],
     }
+
+
+def failed_study_report(trials: list[dict[str, Any]]) -> str | None:
+    """Why the search failed, trial by trial, when no trial finished; ``None`` when one did."""
+    if any("val_accuracy" in t for t in trials):
+        return None
+    lines = [f"  trial {t.get('trial')} ({t.get('task_id') or 'no task'}): {t.get('error', '?')}" for t in trials]
+    return f"every HPO trial failed ({len(trials)} of {len(trials)}):\n" + ("\n".join(lines) or "  no trial ran")
+
+
+def collect_trials(
+    created_jobs: Mapping[str, Any],
+    get_task: Callable[[str], Any],
+    result: Callable[[str], dict[str, Any]] = trial_result,
+) -> list[dict[str, Any]]:
+    """One record per job the optimiser created: its metrics, or why it has none (status, message)."""
+    trials = []
+    for number, task_id in enumerate(created_jobs):
+        status = get_task(task_id)
+        state = f"{status.get_status()}: {status.data.status_message or ''}".strip(": ")
+        try:
+            record = result(task_id)
+        except (KeyError, FileNotFoundError, ValueError) as err:
+            trials.append({"trial": number, "task_id": task_id, "status": state, "error": f"{state}; {err}"})
+            continue
+        trials.append({"trial": number, **record, "status": state})
+    return trials

@@ -1,8 +1,10 @@
 """Step 4 - model training: one script for every registered model (``model_name``).
 
 The pipeline runs it twice in parallel branches (GISLR and ConvNeXtTiny), and the HPO step
-runs it once per trial. It reports ``val_loss`` and ``val_accuracy`` of the best epoch as its
-last scalars: those are the optimiser's objectives.
+runs it once per trial. After every epoch it reports ``val_loss`` and ``val_accuracy`` of the
+best epoch so far: those are the optimiser's objectives, and ClearML's optimiser polls for them
+from the first epoch on. It logs the devices it trains on; ``require_gpu`` (set on the GPU
+queue) fails the step at once when TensorFlow sees no GPU.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ DEFAULTS = {
     "early_stopping_patience": 5,
     "max_train_samples": 0,
     "seed": 0,
+    "require_gpu": False,
     # Model parameters; each model takes the ones it knows (see pose2gloss.models.MODELS).
     "dim": 128,
     "kernel_size": 17,
@@ -37,13 +40,22 @@ OBJECTIVES = ("val_loss", "val_accuracy")  # scalar title == series, as the HPO 
 
 
 def main(argv: list[str] | None = None) -> None:
-    task, params = tracking.start_step("step4_model_training", DEFAULTS, argv, task_type="training")
+    task, params = tracking.start_step("step4_model_training", DEFAULTS, argv, task_type="training", gpu=True)
     import keras
+    import tensorflow as tf
 
     from pose2gloss.features import FeatureConfig
+    from pose2gloss.hpo import BestEpoch
     from pose2gloss.models import MODELS
     from pose2gloss.train import TrainConfig, save_trained, train
 
+    gpus = tf.config.list_physical_devices("GPU")
+    print(f"TensorFlow {tf.__version__} devices: {[d.name for d in tf.config.list_physical_devices()]}", flush=True)
+    if params["require_gpu"] and not gpus:
+        raise SystemExit(
+            f"require_gpu is set but TensorFlow {tf.__version__} sees no GPU on this machine; "
+            "the agent must install the task's tensorflow[and-cuda] (or run with require_gpu=false)"
+        )
     for required in ("split_task_id", "transform_task_id"):
         if not params[required]:
             raise SystemExit(f"{required} is required")
@@ -59,12 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     val_xy = _load(params["transform_task_id"], "val", 0, params["seed"])
 
     logger = task.get_logger()
+    best = BestEpoch()
 
     class ReportEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             for key, value in (logs or {}).items():
                 metric = key.removeprefix("val_")
                 logger.report_scalar(metric, "val" if key.startswith("val_") else "train", float(value), epoch + 1)
+            for objective, value in best.update(logs or {}).items():
+                logger.report_scalar(objective, objective, value, epoch + 1)
 
     with tempfile.TemporaryDirectory() as tmp:
         result = train(

@@ -4,7 +4,13 @@ Multi-objective (minimise ``val_loss``, maximise ``val_accuracy``) over batch si
 rate, LR patience and, for GISLR, its dropouts. With a server, ClearML's
 ``HyperParameterOptimizer`` + ``OptimizerOptuna`` clones the winner's training task onto
 ``execution_queue``; offline, an Optuna study runs the training step as subprocesses. The best
-trial replaces the selected model only if its validation top-1 is higher.
+trial replaces the selected model only if its validation top-1 is higher. If every trial
+fails, the step fails and prints each trial's error.
+
+With a server the search is bounded in time, not iterations: ``time_limit_per_job_minutes``
+stops a trial that is stuck (queued with no GPU agent, or on a runtime that died) and
+``optimization_time_limit_minutes`` the whole search. Trials are counted from every job the
+optimiser created, failed ones included.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ DEFAULTS = {
     "total_max_jobs": 2,
     "max_number_of_concurrent_tasks": 2,
     "execution_queue": "gpu",
+    "time_limit_per_job_minutes": 120.0,
+    "optimization_time_limit_minutes": 480.0,
     "seed": 0,
 }
 
@@ -79,10 +87,13 @@ def main(argv: list[str] | None = None) -> None:
         "search_space": [d.__dict__ for d in hpo.search_space(model_name)],
     }
     tracking.upload_json(task, "hpo_result", result)
+    print(f"HPO ({mode}): {verdict['trials_finished']} trials finished, {verdict['trials_failed']} failed", flush=True)
+    failure = hpo.failed_study_report(trials)
+    if failure:
+        raise SystemExit(failure)
     print(
-        f"HPO ({mode}): {verdict['trials_finished']} trials finished, {verdict['trials_failed']} failed; "
-        f"final model from {verdict['source']}: {verdict['best_task_id']} val top-1 "
-        f"{verdict['metrics'].get('val_accuracy')}",
+        f"final model from {verdict['source']}: {verdict['best_task_id']} "
+        f"val top-1 {verdict['metrics'].get('val_accuracy')}",
         flush=True,
     )
 
@@ -98,20 +109,15 @@ def _run_on_agents(selection: dict, params: dict) -> list[dict]:
         queue=params["execution_queue"],
         total_max_jobs=params["total_max_jobs"],
         max_concurrent=params["max_number_of_concurrent_tasks"],
-        max_iteration_per_job=int(selection["params"].get("epochs", 100)),
+        time_limit_per_job_minutes=params["time_limit_per_job_minutes"],
+        optimization_time_limit_minutes=params["optimization_time_limit_minutes"],
     )
     optimizer.start()
     optimizer.wait()
     optimizer.stop()
-    trials = []
-    for number, job in enumerate(optimizer.get_top_experiments(top_k=params["total_max_jobs"])):
-        try:
-            record = hpo.trial_result(job.id)
-        except (KeyError, FileNotFoundError) as err:
-            trials.append({"trial": number, "task_id": job.id, "error": str(err)})
-            continue
-        trials.append({"trial": number, **record, "status": Task.get_task(task_id=job.id).status})
-    return trials
+    # Every created job, not get_top_experiments(), which leaves out the ones that failed.
+    created = optimizer.get_optimizer().get_created_jobs_ids()
+    return hpo.collect_trials(created, lambda task_id: Task.get_task(task_id=task_id))
 
 
 if __name__ == "__main__":

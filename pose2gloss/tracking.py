@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,9 +46,15 @@ def child_environment(task_id: str | None = None) -> dict[str, str]:
 
 
 def server_configured() -> bool:
-    """True when a ClearML server is configured (env credentials or a user config file)."""
+    """True when a ClearML server is configured (env credentials or a user config file) or an agent runs us.
+
+    An agent started with ``--use-owner-token`` hands its task a configuration without
+    credentials, but it always sets ``CLEARML_TASK_ID``: that alone means server mode.
+    """
     if os.environ.get("CLEARML_OFFLINE_MODE", "").lower() in ("1", "true", "yes"):
         return False
+    if os.environ.get("CLEARML_TASK_ID"):
+        return True
     if os.environ.get("CLEARML_API_HOST") and os.environ.get("CLEARML_API_ACCESS_KEY"):
         return True
     config = os.environ.get("CLEARML_CONFIG_FILE")
@@ -81,14 +88,38 @@ def parse_overrides(defaults: Mapping[str, Any], argv: list[str] | None) -> dict
     """Command-line ``--name value`` overrides of a step's defaults, typed like the defaults."""
     parser = argparse.ArgumentParser(description="Run this pipeline step on its own (values override defaults).")
     for name, value in defaults.items():
-        kind = type(value)
-        if kind is bool:
-            parser.add_argument(f"--{name}", type=_parse_bool, default=value, metavar="BOOL")
-        elif kind in (int, float):
-            parser.add_argument(f"--{name}", type=kind, default=value)
-        else:
-            parser.add_argument(f"--{name}", type=str, default=value)
+        parser.add_argument(f"--{name}", type=_argparse_type(value), default=value)
     return vars(parser.parse_args(argv))
+
+
+def parse_value(default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default``; text that is not of that type raises ``ValueError``.
+
+    Strict on purpose: ``1.5`` for an integer parameter is an error, never silently ``1``.
+    """
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else _parse_bool(str(value))
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        number = float(str(value).strip())
+        if not number.is_integer():
+            raise ValueError(f"not an integer: {value!r}")
+        return int(number)
+    if isinstance(default, float):
+        return float(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _argparse_type(default: Any):
+    def convert(text: str) -> Any:
+        try:
+            return parse_value(default, text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    convert.__name__ = type(default).__name__  # argparse names the type in its error message
+    return convert
 
 
 def start_step(
@@ -96,23 +127,24 @@ def start_step(
     defaults: Mapping[str, Any],
     argv: list[str] | None = None,
     task_type: str = "data_processing",
+    gpu: bool = False,
 ):
     """``Task.init`` + ``task.connect`` for a step; returns ``(task, params)``.
 
     In register-only mode the task is left as a draft with its parameters and the process exits.
+    ``gpu`` tasks record a GPU-capable TensorFlow as their requirement (see :func:`gpu_requirements`),
+    since an agent installs what the task records. With a server, artifacts and models are
+    uploaded to the files server (``output_uri``), so other machines can fetch them.
     """
-    configure_environment()
+    offline = configure_environment()
     params = parse_overrides(defaults, argv)
     from clearml import Task
 
-    task = Task.init(
-        project_name=PROJECT,
-        task_name=task_name,
-        task_type=getattr(Task.TaskTypes, task_type),
-        reuse_last_task_id=False,
-        auto_connect_frameworks={"tensorflow": False, "tensorboard": False, "matplotlib": False},
-        auto_connect_arg_parser=False,
-    )
+    for name, version in task_requirements(gpu).items():
+        Task.add_requirements(name, version)
+    for name in CPU_ONLY_PACKAGES if gpu else ():
+        Task.ignore_requirements(name)
+    task = Task.init(**init_options(task_name, getattr(Task.TaskTypes, task_type), offline=offline))
     task.connect(params)
     id_file = os.environ.get(TASK_ID_FILE_ENV)
     if id_file:
@@ -123,23 +155,83 @@ def start_step(
             task.execute_remotely(queue_name=None, clone=False, exit_process=True)
         task.close()
         sys.exit(0)
+    _close_on_signal(task)
     return task, coerce_like(defaults, params)
+
+
+def _close_on_signal(task) -> None:
+    """On SIGINT/SIGTERM (an aborted run), tag the task ``aborted``, close its session and exit 128+signal.
+
+    Without this the process dies with its offline session unzipped and unmarked.
+    """
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        try:
+            print(f"aborted by {name}", flush=True)
+            task.add_tags(["aborted"])
+            task.mark_stopped(force=True, status_message=f"aborted by {name}")
+            task.close()
+        finally:
+            os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def init_options(task_name: str, task_type: Any, *, offline: bool) -> dict[str, Any]:
+    """``Task.init`` arguments of a step. With a server, ``output_uri=True`` uploads artifacts and models
+    to the files server; without it a model would be registered as a path on the agent's disk."""
+    return {
+        "project_name": PROJECT,
+        "task_name": task_name,
+        "task_type": task_type,
+        "reuse_last_task_id": False,
+        "auto_connect_frameworks": {"tensorflow": False, "tensorboard": False, "matplotlib": False},
+        "auto_connect_arg_parser": False,
+        "output_uri": None if offline else True,
+    }
+
+
+# This machine's TensorFlow build is CPU-only; a GPU agent must install the CUDA build of the same version.
+CPU_ONLY_PACKAGES = ("tensorflow_cpu", "tensorflow-cpu")
+GPU_TENSORFLOW = "tensorflow[and-cuda]"
+
+
+def task_requirements(gpu: bool, requirements_file: Path = REPO_ROOT / "requirements.txt") -> dict[str, str]:
+    """The exact pins an agent installs for a task: ``requirements.txt``, with GPU TensorFlow on GPU tasks.
+
+    An agent installs what the task records, and ClearML's import scan of a step script finds
+    little (steps import late) and would pin this machine's ``tensorflow-cpu``; so every pin of
+    ``requirements.txt`` is recorded, and a GPU task gets ``tensorflow[and-cuda]`` of the same version.
+    """
+    pins: dict[str, str] = {}
+    for line in requirements_file.read_text().splitlines():
+        name, sep, version = line.split("#", 1)[0].strip().partition("==")
+        if not sep:
+            continue
+        if gpu and name.strip().lower() in CPU_ONLY_PACKAGES:
+            name = GPU_TENSORFLOW
+        pins[name.strip()] = f"=={version.strip()}"
+    return pins
 
 
 def coerce_like(defaults: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """Values from the ClearML web UI or an override arrive as strings: give them the defaults' types back."""
     out: dict[str, Any] = {}
     for name, value in params.items():
-        default = defaults.get(name)
-        if isinstance(default, bool):
-            out[name] = value if isinstance(value, bool) else _parse_bool(str(value))
-        elif isinstance(default, int) and not isinstance(value, int):
-            out[name] = int(float(value))
-        elif isinstance(default, float) and not isinstance(value, float):
-            out[name] = float(value)
-        else:
-            out[name] = value
+        try:
+            out[name] = parse_value(defaults[name], value) if name in defaults else value
+        except ValueError as err:
+            raise SystemExit(f"parameter {name}={value!r}: {err}") from err
     return out
+
+
+def on_agent(task) -> bool:
+    """True when a ClearML agent runs this task (not this machine, offline or with a server)."""
+    from clearml import Task
+
+    return not task.is_offline() and not Task.running_locally()
 
 
 def upload_json(task, name: str, payload: Mapping[str, Any]) -> None:
@@ -186,7 +278,7 @@ def _parse_bool(text: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+    raise ValueError(f"not a boolean: {text!r}")
 
 
 def publish_output_model(task, weights_path: str | Path, model_name: str) -> str:

@@ -24,7 +24,7 @@ def test_clearml_ranges_use_the_general_section():
     assert sorted(r.name for r in ranges) == sorted(f"General/{d.name}" for d in hpo.search_space("GISLR"))
 
 
-def test_clearml_optimizer_configuration(monkeypatch):
+def test_clearml_optimizer_is_bounded_in_time_not_iterations(monkeypatch):
     captured = {}
 
     class FakeOptimizer:
@@ -34,7 +34,15 @@ def test_clearml_optimizer_configuration(monkeypatch):
     import clearml.automation
 
     monkeypatch.setattr(clearml.automation, "HyperParameterOptimizer", FakeOptimizer)
-    hpo.clearml_optimizer("base", "GISLR", queue="gpu", total_max_jobs=2, max_concurrent=2, max_iteration_per_job=12)
+    hpo.clearml_optimizer(
+        "base",
+        "GISLR",
+        queue="gpu",
+        total_max_jobs=2,
+        max_concurrent=2,
+        time_limit_per_job_minutes=90.0,
+        optimization_time_limit_minutes=300.0,
+    )
     from clearml.automation.optuna import OptimizerOptuna
 
     assert captured["base_task_id"] == "base" and captured["execution_queue"] == "gpu"
@@ -43,7 +51,63 @@ def test_clearml_optimizer_configuration(monkeypatch):
     assert captured["objective_metric_series"] == ["val_loss", "val_accuracy"]
     assert captured["objective_metric_sign"] == ["min", "max"]
     assert captured["total_max_jobs"] == 2 and captured["max_number_of_concurrent_tasks"] == 2
-    assert captured["max_iteration_per_job"] == 12
+    assert captured["max_iteration_per_job"] is None
+    assert captured["time_limit_per_job"] == 90.0 and captured["optimization_time_limit"] == 300.0
+
+
+def test_learning_rate_is_log_uniform_in_clearml_optuna_as_offline():
+    from types import SimpleNamespace
+
+    from clearml.automation import LogUniformParameterRange
+    from clearml.automation.optuna import OptimizerOptuna
+
+    ranges = hpo.clearml_parameters(hpo.search_space("GISLR"))
+    learning_rate = next(r for r in ranges if r.name == "General/learning_rate")
+    assert isinstance(learning_rate, LogUniformParameterRange)
+    # What ClearML's Optuna optimiser turns the ranges into (its own conversion, on our ranges).
+    space = OptimizerOptuna._convert_hyper_parameters_to_optuna(SimpleNamespace(_hyper_parameters=ranges))
+    kind, bounds = space["General/learning_rate"]
+    assert kind == "suggest_float" and bounds["log"] is True
+    assert bounds["low"] == pytest.approx(3e-4) and bounds["high"] == pytest.approx(5e-3)
+
+
+def test_best_epoch_objectives_are_reported_as_of_the_best_epoch_so_far():
+    best = hpo.BestEpoch()
+    reported = [
+        best.update({"val_loss": loss, "val_accuracy": acc, "loss": 9.0})
+        for loss, acc in [(2.0, 0.3), (1.5, 0.5), (1.4, 0.4), (1.2, 0.5), (1.0, 0.6)]
+    ]
+    assert [r["val_accuracy"] for r in reported] == [0.3, 0.5, 0.5, 0.5, 0.6]
+    assert [r["val_loss"] for r in reported] == [2.0, 1.5, 1.5, 1.5, 1.0]  # ties keep the earlier epoch
+
+
+class FakeTask:
+    def __init__(self, status, message=""):
+        self.status, self.data = status, type("D", (), {"status_message": message})()
+
+    def get_status(self):
+        return self.status
+
+
+def test_server_trials_are_counted_from_every_created_job():
+    tasks = {
+        "t1": FakeTask("completed"),
+        "t2": FakeTask("stopped", "Forced stop (non-responsive)"),
+        "t3": FakeTask("failed"),
+    }
+
+    def result(task_id):
+        if task_id != "t1":
+            raise KeyError(f"task {task_id} has no artifact 'metrics'")
+        return {"task_id": "t1", "model_name": "GISLR", "params": {}, "val_loss": 1.0, "val_accuracy": 0.5}
+
+    trials = hpo.collect_trials({"t1": {}, "t2": {}, "t3": {}}, tasks.__getitem__, result)
+    assert [t["task_id"] for t in trials] == ["t1", "t2", "t3"]
+    assert trials[0]["val_accuracy"] == 0.5 and "error" not in trials[0]
+    assert "non-responsive" in trials[1]["error"] and trials[2]["error"].startswith("failed")
+    assert hpo.failed_study_report(trials) is None
+    report = hpo.failed_study_report(trials[1:])
+    assert report.startswith("every HPO trial failed (2 of 2)") and "trial 2 (t3): failed" in report
 
 
 def test_local_study_records_every_trial_including_failures():

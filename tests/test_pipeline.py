@@ -54,11 +54,66 @@ def test_dag_shape_and_references():
 
 
 def test_overrides_and_presets():
-    steps = {s.name: s for s in pipeline.build_steps({"train_gislr": {"epochs": "7"}}, full=True)}
-    assert steps["train_gislr"].parameters["epochs"] == "7"
+    steps = {
+        s.name: s for s in pipeline.build_steps({"train_gislr": {"epochs": "7", "learning_rate": "1e-3"}}, full=True)
+    }
+    assert steps["train_gislr"].parameters["epochs"] == 7
+    assert steps["train_gislr"].parameters["learning_rate"] == 1e-3
     assert steps["hyperparameter_tuning"].parameters["total_max_jobs"] == 10
     with pytest.raises(ValueError, match="unknown steps"):
         pipeline.build_steps({"train_resnet": {"epochs": 1}})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"data_augmentation": {"multiplier": "1.5"}}, r"data_augmentation.multiplier='1.5' is not a valid int"),
+        ({"train_gislr": {"learning_rate": "fast"}}, r"train_gislr.learning_rate='fast' is not a valid float"),
+        ({"data_splitting": {"generate_sample_if_missing": "maybe"}}, r"not a valid bool"),
+        ({"train_gislr": {"epoch": "3"}}, r"train_gislr has no parameter 'epoch'"),
+    ],
+)
+def test_set_values_must_parse_as_the_parameter_type(override, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.build_steps(override)
+
+
+def test_console_keeps_progress_and_drops_library_chatter():
+    from pose2gloss.console import is_chatter
+
+    chatter = [
+        "2026-11-29 19:11:21.329123: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.",
+        "2026-11-29 19:11:21,329 - clearml.Repository Detection - WARNING - Can't get url information",
+        "I0000 00:00:1732900000.123456   12345 cuda_executor.cc:1015] successful NUMA node read",
+        "W0000 00:00:1732900000.1 12 gpu_device.cc:2344] Cannot dlopen some GPU libraries.",
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "E0000 00:00:1732900000 123 cuda_dnn.cc:8310] Unable to register cuDNN factory",
+        "ClearML Monitor: GPU monitoring failed getting GPU reading, switching off GPU monitoring",
+        "/x/keras/src/layers/layer.py:395: UserWarning: `build()` was called on layer",
+        "  warnings.warn(",
+        "",
+    ]
+    kept = [
+        "Epoch 3/10",
+        "3/3 - 1s - 612ms/step - accuracy: 0.3125 - loss: 4.4312 - val_accuracy: 0.3333",
+        "GISLR: {'val_loss': 4.80, 'val_accuracy': 0.33}",
+        "train: 48 sequences, 1639 frames",
+        "require_gpu is set but TensorFlow 2.19.1 sees no GPU; the agent must install tensorflow[and-cuda]",
+    ]
+    assert [line for line in chatter + kept if not is_chatter(line)] == kept
+
+
+def test_filtered_console_keeps_everything_in_the_log(tmp_path):
+    import io
+
+    from pose2gloss.console import FilteredStream
+
+    terminal, log = io.StringIO(), io.StringIO()
+    stream = FilteredStream(terminal, log)
+    stream.write("Launching step [train_gislr]\n[train_gislr] started\n{'General/epochs': 3}\n\nsum")
+    stream.write("mary\n")
+    assert terminal.getvalue() == "[train_gislr] started\n\nsummary\n"
+    assert log.getvalue().startswith("Launching step [train_gislr]\n") and log.getvalue().endswith("summary\n")
 
 
 def test_a_run_with_no_nodes_or_any_unfinished_node_is_not_a_success():

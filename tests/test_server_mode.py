@@ -17,11 +17,14 @@ class RecordingController:
     instances: list["RecordingController"] = []
 
     def __init__(self, **kwargs):
-        self.kwargs, self.steps, self.started = kwargs, [], None
+        self.kwargs, self.steps, self.started, self.time_limit = kwargs, [], None, None
         self.instances.append(self)
 
     def set_default_execution_queue(self, queue):
         self.default_queue = queue
+
+    def set_pipeline_execution_time_limit(self, minutes):
+        self.time_limit = minutes
 
     def add_step(self, **kwargs):
         self.steps.append(kwargs)
@@ -33,15 +36,40 @@ class RecordingController:
         self.started = ("local", run_pipeline_steps_locally)
 
 
-def test_server_pipeline_clones_base_tasks_onto_queues(monkeypatch):
-    steps = pipeline.build_steps()
+class FakeServer:
+    def __init__(self, workers):
+        self.workers = workers
+
+    def queue_names(self):
+        return set(self.workers)
+
+    def workers_by_queue(self):
+        return self.workers
+
+
+READY = FakeServer({"cpu": ["laptop:0"], "gpu": ["colab:0"], "services": ["svc:0"]})
+
+
+@pytest.fixture
+def server_run(monkeypatch):
+    """A server run as seen from this machine: a pushed repository, base tasks registered."""
     monkeypatch.setattr(pipeline, "register_base_tasks", lambda s: {x.name: f"base-{x.name}" for x in s})
     monkeypatch.setattr(pipeline, "PipelineController", RecordingController)
-    result = pipeline.run_pipeline(steps, offline=False, cpu_queue="cpu", gpu_queue="gpu", controller_queue="services")
+    monkeypatch.setattr(pipeline.doctor, "check_repository", lambda: [])
+
+
+def test_server_pipeline_clones_base_tasks_onto_queues(server_run, capsys):
+    steps = pipeline.build_steps()
+    result = pipeline.run_pipeline(
+        steps, offline=False, cpu_queue="cpu", gpu_queue="gpu", controller_queue="services", server_api=READY
+    )
     assert result is None
+    assert "enqueueing the pipeline controller on 'services'" in capsys.readouterr().out
     controller = RecordingController.instances[-1]
     assert controller.started == ("remote", "services")
     assert controller.kwargs["pool_frequency"] == pipeline.SERVER_POLL_MINUTES
+    assert controller.time_limit == pipeline.SERVER_TIME_LIMIT_MINUTES
+    assert controller._clearml_job_class is pipeline.ServerStepJob
     added = {s["name"]: s for s in controller.steps}
     assert [s["name"] for s in controller.steps] == [s.name for s in steps]
     for name in ("train_gislr", "train_convnexttiny"):
@@ -53,6 +81,75 @@ def test_server_pipeline_clones_base_tasks_onto_queues(monkeypatch):
     assert added["model_selection"]["parents"] == ["train_gislr", "train_convnexttiny"]
     assert added["train_gislr"]["base_task_id"] == "base-train_gislr"
     assert all(k.startswith("General/") for s in controller.steps for k in s["parameter_override"])
+    for name in ("train_gislr", "train_convnexttiny"):
+        assert added[name]["parameter_override"]["General/require_gpu"] is True
+    assert not any("time_limit" in s for s in controller.steps)  # add_step(time_limit=) breaks 2.1.12
+
+
+@pytest.mark.parametrize(("workers", "queue"), [({"cpu": ["a"], "gpu": []}, "gpu"), ({"gpu": ["b"]}, "cpu")])
+def test_preflight_refuses_to_enqueue_without_workers(server_run, monkeypatch, workers, queue):
+    registered = []
+    monkeypatch.setattr(pipeline, "register_base_tasks", registered.append)
+    with pytest.raises(pipeline.PreflightError, match=f"queue '{queue}'") as err:
+        pipeline.run_pipeline(pipeline.build_steps(), offline=False, server_api=FakeServer(workers))
+    assert f"clearml-agent daemon --queue {queue}" in str(err.value)
+    assert not registered and "nothing was enqueued" in str(err.value)
+
+
+def test_preflight_refuses_code_an_agent_cannot_check_out(server_run, monkeypatch):
+    monkeypatch.setattr(pipeline.doctor, "check_repository", lambda: ["commit abc is on no remote branch"])
+    with pytest.raises(pipeline.PreflightError, match="abc is on no remote branch"):
+        pipeline.run_pipeline(pipeline.build_steps(), offline=False, server_api=READY)
+
+
+def test_controller_rerun_by_an_agent_registers_nothing(server_run, monkeypatch):
+    monkeypatch.setattr(pipeline.Task, "running_locally", staticmethod(lambda: False))
+    monkeypatch.setattr(pipeline, "register_base_tasks", lambda s: pytest.fail("registered base tasks on the agent"))
+    monkeypatch.setattr(pipeline, "preflight", lambda *a: pytest.fail("pre-flight on the agent"))
+    monkeypatch.setattr(pipeline, "_collect", lambda pipe, steps: pipeline.PipelineRun("controller"))
+    run = pipeline.run_pipeline(pipeline.build_steps(), offline=False, controller_queue="services")
+    assert run.controller_id == "controller"
+    controller = RecordingController.instances[-1]
+    assert controller.started == ("local", False)
+    assert {s["base_task_id"] for s in controller.steps} == {pipeline.STORED_BASE_TASK}
+
+
+class StatusOnly(pipeline.ServerStepJob):
+    """A ServerStepJob whose task status is given, as the server would report it."""
+
+    def __init__(self, status, message=""):
+        self._status, self.task = status, type("T", (), {"data": type("D", (), {"status_message": message})()})()
+
+    def status(self, force=False):
+        return self._status
+
+
+def test_a_step_whose_agent_died_fails_instead_of_running_forever():
+    dead = StatusOnly("stopped", "Forced stop (non-responsive)")
+    assert dead.is_stopped(aborted_nonresponsive_as_running=True) and dead.is_failed() and not dead.is_aborted()
+    aborted = StatusOnly("stopped", "aborted by user")
+    assert aborted.is_stopped() and aborted.is_aborted() and not aborted.is_failed()
+    running = StatusOnly("in_progress")
+    assert not running.is_stopped() and not running.is_failed()
+
+
+def test_agent_environment_means_server_mode(monkeypatch):
+    for name in ("CLEARML_OFFLINE_MODE", "CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")
+    assert not tracking.server_configured()
+    monkeypatch.setenv("CLEARML_TASK_ID", "abc")  # set by the agent, even with --use-owner-token
+    assert tracking.server_configured()
+
+
+def test_gpu_tasks_record_gpu_tensorflow_of_the_same_version():
+    cpu, gpu = tracking.task_requirements(gpu=False), tracking.task_requirements(gpu=True)
+    assert cpu["tensorflow-cpu"] == gpu["tensorflow[and-cuda]"] == "==2.19.1"
+    assert "tensorflow-cpu" not in gpu and "tensorflow[and-cuda]" not in cpu
+    assert {k: v for k, v in cpu.items() if k != "tensorflow-cpu"} == {
+        k: v for k, v in gpu.items() if k != "tensorflow[and-cuda]"
+    }
+    assert gpu["numpy"] == "==1.26.4" and gpu["clearml"] == "==2.1.12"
 
 
 def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):

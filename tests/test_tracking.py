@@ -43,3 +43,20 @@ def test_child_environment_detaches_from_parent_task(monkeypatch):
     env = tracking.child_environment()
     assert "CLEARML_TASK_ID" not in env and "TRAINS_PROC_MASTER_ID" not in env
     assert tracking.child_environment("child")["CLEARML_TASK_ID"] == "child"
+
+
+def test_values_that_do_not_parse_as_the_type_are_errors():
+    assert tracking.parse_value(3, "7") == 7 and tracking.parse_value(3, "2.0") == 2
+    assert tracking.parse_value(0.1, "1e-3") == 1e-3 and tracking.parse_value(True, "off") is False
+    for default, text in ((1, "1.5"), (1, "one"), (0.1, "fast"), (True, "maybe")):
+        with pytest.raises(ValueError):
+            tracking.parse_value(default, text)
+    with pytest.raises(SystemExit, match="multiplier='1.5'"):
+        tracking.coerce_like({"multiplier": 1}, {"multiplier": "1.5"})
+    with pytest.raises(SystemExit):
+        tracking.parse_overrides({"multiplier": 1}, ["--multiplier", "1.5"])
+
+
+def test_server_tasks_upload_to_the_files_server():
+    assert tracking.init_options("step", "training", offline=False)["output_uri"] is True
+    assert tracking.init_options("step", "training", offline=True)["output_uri"] is None

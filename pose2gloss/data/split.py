@@ -65,17 +65,31 @@ def split_by_participant(
 
 
 def make_manifest(
-    root: str | Path, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+    root: str | Path,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    split_by: str = "participant",
 ) -> pd.DataFrame:
     """The split of a GISLR folder as a table with paths relative to ``root``.
 
     Relative paths keep the manifest valid on any machine that has the same dataset version
-    (e.g. a ClearML agent that fetched the dataset to its own cache).
+    (e.g. a ClearML agent that fetched the dataset to its own cache). ``split_by`` is
+    ``participant`` (the default; needs enough participants) or ``sequence``.
     """
     from pose2gloss.data.gislr import load_index
 
     root = Path(root).resolve()
-    manifest = split_by_participant(load_index(root), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    index = load_index(root)
+    if split_by == "participant":
+        check_participants(index, val_fraction=val_fraction, test_fraction=test_fraction)
+        split = split_by_participant
+    elif split_by == "sequence":
+        split = split_by_sequence
+    else:
+        raise ValueError(f"split_by must be 'participant' or 'sequence', got {split_by!r}")
+    manifest = split(index, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     manifest["path"] = [str(Path(p).relative_to(root)) for p in manifest["path"]]
     return manifest
 
@@ -91,3 +105,43 @@ def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return summary.reindex([s for s in SPLITS if s in summary.index])
+
+
+def check_participants(index: pd.DataFrame, *, val_fraction: float, test_fraction: float) -> None:
+    """Refuse a participant-grouped split that would leave a split empty, saying what to do instead."""
+    needed = 1 + (val_fraction > 0) + (test_fraction > 0)
+    count = index["participant_id"].nunique()
+    if count < needed:
+        raise ValueError(
+            f"{count} participant(s) in the data, but a participant-grouped split into "
+            f"{', '.join(SPLITS[:needed])} needs at least {needed} (each split gets whole participants). "
+            "Add recordings of more signers, or set split_by=sequence (sequences stratified by sign; "
+            "the same signers then appear in every split, so val/test accuracy is not participant-independent)."
+        )
+
+
+def split_by_sequence(
+    index: pd.DataFrame, *, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
+) -> pd.DataFrame:
+    """Return ``index`` with a ``split`` column assigned per sequence, stratified by sign.
+
+    For single-signer collections (a user's own recordings): each sign's sequences are shuffled
+    and cut by the fractions, keeping at least one per sign in training. Signers are shared
+    between splits, so this does NOT measure generalisation to new signers.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"fractions must be in [0, 1) and sum below 1: val={val_fraction}, test={test_fraction}")
+    if len(index) == 0:
+        raise ValueError("index is empty")
+    rng = np.random.default_rng(seed)
+    split = np.empty(len(index), dtype=object)
+    for _, positions in sorted(index.groupby("label").indices.items()):
+        order = rng.permutation(positions)
+        n_val = min(int(round(len(order) * val_fraction)), max(len(order) - 1, 0))
+        n_test = min(int(round(len(order) * test_fraction)), max(len(order) - 1 - n_val, 0))
+        split[order[:n_val]] = "val"
+        split[order[n_val : n_val + n_test]] = "test"
+        split[order[n_val + n_test :]] = "train"
+    result = index.copy()
+    result["split"] = split
+    return result
