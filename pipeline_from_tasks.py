@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--controller-queue", default="", help="enqueue the controller itself, e.g. on 'services' (server)"
     )
+    parser.add_argument(
+        "--time-limit-minutes",
+        type=float,
+        default=24 * 60,
+        help="stop a server run (and fail it) after this long, e.g. when a step waits for an agent that died",
+    )
     parser.add_argument("--offline", action="store_true", help="run offline even if a server is configured")
     parser.add_argument(
         "--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a step parameter"
@@ -113,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             gpu_queue=args.gpu_queue,
             controller_queue=args.controller_queue or None,
             log_dir=run_dir / "logs",
+            time_limit_minutes=args.time_limit_minutes,
         )
     except pipeline.PreflightError as err:
         raise SystemExit(str(err)) from err

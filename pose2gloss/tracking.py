@@ -289,3 +289,55 @@ def publish_output_model(task, weights_path: str | Path, model_name: str) -> str
     model.update_weights(weights_filename=str(weights_path), auto_delete_file=False)
     model.publish()
     return model.id
+
+
+BUNDLE_MODEL = f"{PROJECT}-bundle"  # the model the server loads: step 7's whole bundle folder
+PRODUCTION_TAG = "production"
+
+
+def publish_bundle(task, bundle_dir: str | Path, record: Mapping[str, Any]) -> str:
+    """Upload step 7's bundle folder as the published model ``pose2gloss-bundle`` and return its id.
+
+    Synchronous (``async_enable=False``): the bundle lives in a temporary folder. ``record`` (test
+    metrics and test-set identity) is kept as the model's comment, for later promotion checks.
+    """
+    from clearml import OutputModel
+
+    model = OutputModel(
+        task=task,
+        name=BUNDLE_MODEL,
+        framework="TensorFlow_Lite",
+        tags=[str(record.get("model_name", ""))],
+        comment=json.dumps(dict(record), default=str),
+    )
+    model.update_weights_package(weights_path=str(bundle_dir), async_enable=False, auto_delete_file=False)
+    model.publish()
+    return model.id
+
+
+def production_bundle() -> tuple[str, dict[str, Any]] | None:
+    """The published bundle model tagged ``production`` and its record, if there is one.
+
+    Searched in every project: a pipeline's steps, and so their models, live in
+    ``pose2gloss/.pipelines/<name>``, which a ``project_name`` filter would miss.
+    """
+    from clearml import Model
+
+    found = Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG], only_published=True, max_results=1)
+    if not found:
+        return None
+    return found[0].id, json.loads(found[0].comment or "{}")
+
+
+def move_production_tag(model_id: str) -> list[str]:
+    """Tag ``model_id`` ``production`` and take the tag off every other bundle model; returns those ids."""
+    from clearml import Model
+
+    moved = []
+    for other in Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG]):
+        if other.id != model_id:
+            other.tags = [t for t in other.tags if t != PRODUCTION_TAG]
+            moved.append(other.id)
+    target = Model(model_id=model_id)
+    target.tags = sorted({*target.tags, PRODUCTION_TAG})
+    return moved

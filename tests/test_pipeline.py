@@ -285,3 +285,87 @@ def test_set_option_parsing():
     }
     with pytest.raises(SystemExit, match="STEP.PARAM=VALUE"):
         parse_sets(["epochs=3"])
+
+
+def sessions(runs: Path) -> dict[str, list[dict]]:
+    """Every offline session's task.json under ``runs``, by task name."""
+    found: dict[str, list[dict]] = {}
+    for path in runs.rglob("offline/*/task.json"):
+        task = json.loads(path.read_text())
+        found.setdefault(task["name"], []).append(task)
+    return found
+
+
+@pytest.mark.slow
+def test_too_few_participants_fail_step_one_and_the_sessions_record_what_a_server_would_get(tmp_path):
+    from pose2gloss.data.synthetic import generate_sample
+
+    data = generate_sample(tmp_path / "one", n_signs=3, n_participants=1, sequences_per_sign=4, seed=0)
+    runs = tmp_path / "runs"
+    done = run_cli(
+        ["--data-dir", str(data), "--runs-dir", str(runs), "--set", "train_gislr.epochs=2", "--gpu-queue", "colab"],
+        tmp_path,
+    )
+    assert done.returncode == 1
+    assert "1 participant(s)" in done.stdout and "split_by=sequence" in done.stdout
+    assert "[data_splitting] FAILED" in done.stdout
+    recorded = sessions(runs)
+    (controller,) = recorded["pose2gloss-pipeline"]
+    args = {k: v["value"] for k, v in controller["hyperparams"]["Args"].items()}
+    assert args["data_dir"] == str(data) and args["gpu_queue"] == "colab"
+    assert "train_gislr.epochs=2" in args["set"]
+    for training in recorded["step4_model_training"]:
+        pins = training["script"]["requirements"]["pip"]
+        assert "tensorflow[and-cuda] ==2.19.1" in pins and "tensorflow-cpu" not in pins
+        assert training["script"]["entry_point"] == "-m pose2gloss.step4_model_training"
+        assert training["script"]["version_num"]  # the commit an agent checks out
+    (split,) = recorded["step1_data_splitting"]
+    assert "tensorflow-cpu ==2.19.1" in split["script"]["requirements"]["pip"]
+
+
+def child_pids(pid: int) -> set[int]:
+    children = set()
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in path.read_text().split():
+            children |= {int(child), *child_pids(int(child))}
+    return children
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_run_and_its_steps(tiny_sample, tmp_path):
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "pipeline_from_tasks.py", "--data-dir", str(tiny_sample), "--runs-dir", str(runs), *FAST],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("[train_gislr] started"):
+            break
+    time.sleep(2)
+    steps = child_pids(process.pid)
+    assert steps, "no step process was running"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    stopped_after = time.monotonic() - sent
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output[-3000:]
+    assert not [pid for pid in steps if Path(f"/proc/{pid}").exists()], "step processes survived the abort"
+    summary = json.loads(next(runs.glob("*/summary.json")).read_text())
+    assert summary["status"] == "aborted" and summary["aborted_by"] == "SIGINT"
+    assert "train_gislr" in summary["aborted_steps"]
+    assert [n["status"] for n in summary["nodes"][:3]] == ["completed"] * 3
+    recorded = sessions(runs)
+    assert "aborted" in recorded["pose2gloss-pipeline"][0].get("tags", [])
+    assert any("aborted" in t.get("tags", []) for t in recorded["step4_model_training"])
+    print(f"stopped {stopped_after:.1f}s after SIGINT")
