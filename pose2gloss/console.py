@@ -17,7 +17,7 @@ from typing import IO, Any
 _CHATTER = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.,]\d+[: ]"  # TF C++ and logging-module timestamps
     r"|[IWEF]\d{4} \d\d:\d\d:\d\d"  # absl / glog
-    r"|WARNING: All log messages before absl"
+    r"|WARNING: All log messages before absl|INFO: Created TensorFlow Lite"
     r"|ClearML |clearml\.|Could not fetch GPU stats|NVML"
     r"|.*(oneDNN|cuda_|cuInit|CUDA_ERROR|Unable to register cu|XLA service|xla/|TF-TRT|rebuild TensorFlow"
     r"|AVX2|NUMA node|computation placer)"

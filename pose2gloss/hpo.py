@@ -162,12 +162,18 @@ def run_local_study(
         values = suggest(trial, space)
         record: dict[str, Any] = {"trial": trial.number, "params": values}
         records.append(record)
+        print(f"trial {trial.number} started: {values}", flush=True)
         try:
             result = run_trial(values)
         except Exception as err:  # a failed trial is recorded, the study goes on
             record["error"] = str(err)
+            print(f"trial {trial.number} failed: {str(err)[-300:]}", flush=True)
             raise
         record.update(result)
+        print(
+            f"trial {trial.number} finished: val top-1 {result['val_accuracy']:.4f}, val loss {result['val_loss']:.4f}",
+            flush=True,
+        )
         return float(result["val_loss"]), float(result["val_accuracy"])
 
     study = optuna.create_study(

@@ -596,6 +596,7 @@ def decisions(artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         }
     hpo_result = artifacts.get("hyperparameter_tuning")
     if hpo_result:
+        searched = [d["name"] for d in hpo_result.get("search_space", [])]
         out["hpo"] = {
             **{
                 k: hpo_result.get(k)
@@ -617,7 +618,7 @@ def decisions(artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                     "task_id": t.get("task_id"),
                     "val_accuracy": t.get("val_accuracy"),
                     "val_loss": t.get("val_loss"),
-                    "params": {k: v for k, v in (t.get("params") or {}).items() if k in _HPO_PARAMS},
+                    "params": {k: v for k, v in (t.get("params") or {}).items() if k in searched},
                     "error": t.get("error"),
                     "winner": bool(t.get("task_id")) and t.get("task_id") == hpo_result.get("best_task_id"),
                 }
@@ -625,9 +626,6 @@ def decisions(artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             ],
         }
     return out
-
-
-_HPO_PARAMS = ("batch_size", "learning_rate", "reduce_lr_patience", "conv1d_dropout", "last_dropout")
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -639,7 +637,8 @@ def format_decisions(summary: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     split = summary.get("split")
     if split:
-        counts = ", ".join(f"{k} {v}" for k, v in split.get("per_split", {}).items())
+        per_split = split.get("per_split", {})
+        counts = ", ".join(f"{k} {per_split[k]}" for k in ("train", "val", "test") if k in per_split)
         independence = (
             "participant-independent"
             if split["participant_independent"]

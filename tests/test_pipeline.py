@@ -124,6 +124,50 @@ def test_a_run_with_no_nodes_or_any_unfinished_node_is_not_a_success():
     assert not PipelineRun("p", [NodeResult("a", "completed", None, 1.0)]).succeeded
 
 
+def test_summary_shows_each_decision_with_its_evidence():
+    candidates = [
+        {"model_name": "GISLR", "task_id": "g", "val_accuracy": 0.8, "val_top5": 0.9, "val_loss": 0.7},
+        {"model_name": "ConvNeXtTiny", "task_id": "c", "val_accuracy": 0.6, "val_top5": 0.8, "val_loss": 1.1},
+    ]
+    selection = {**candidates[0], "candidates": candidates}
+    trials = [
+        {
+            "trial": 0,
+            "task_id": "t0",
+            "val_accuracy": 0.85,
+            "val_loss": 0.6,
+            "params": {"learning_rate": 1e-3, "seed": 0},
+        },
+        {
+            "trial": 1,
+            "task_id": "t1",
+            "error": "trial failed (exit 1): out of memory",
+            "params": {"learning_rate": 4e-3},
+        },
+    ]
+    hpo_result = {
+        "source": "hpo",
+        "best_task_id": "t0",
+        "model_name": "GISLR",
+        "params": {},
+        "metrics": {"val_accuracy": 0.85},
+        "trials_finished": 1,
+        "trials_failed": 1,
+        "mode": "optuna-offline",
+        "trials": trials,
+        "search_space": [{"name": "learning_rate"}],
+    }
+    found = pipeline.decisions({"model_selection": selection, "hyperparameter_tuning": hpo_result})
+    assert [c["model_name"] for c in found["selection"]["candidates"]] == ["GISLR", "ConvNeXtTiny"]
+    assert found["hpo"]["replaced_selection"] is True
+    assert [t["winner"] for t in found["hpo"]["trials"]] == [True, False]
+    assert found["hpo"]["trials"][0]["params"] == {"learning_rate": 1e-3}
+    text = "\n".join(pipeline.format_decisions(found))
+    assert "GISLR" in text and "ConvNeXtTiny" in text and text.count("<- selected") == 1
+    assert "1 finished, 1 failed; the best trial replaced the selection" in text
+    assert "out of memory" in text and text.count("<- winner") == 1
+
+
 def run_cli(args, tmp_path, timeout=900):
     env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(

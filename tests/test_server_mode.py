@@ -175,6 +175,71 @@ def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):
     assert calls["weights"] == (str(weights), False) and calls["published"]
 
 
+class FakeModels:
+    """ClearML's model registry as publish_bundle and move_production_tag use it."""
+
+    registry: dict = {}
+
+    class Model:
+        def __init__(self, model_id):
+            self.id, self.record = model_id, FakeModels.registry[model_id]
+
+        @property
+        def tags(self):
+            return list(self.record["tags"])
+
+        @tags.setter
+        def tags(self, value):
+            self.record["tags"] = list(value)
+
+        @property
+        def comment(self):
+            return self.record["comment"]
+
+        @classmethod
+        def query_models(cls, model_name, tags, only_published=False, max_results=None):
+            found = [
+                cls(i)
+                for i, r in FakeModels.registry.items()
+                if r["name"] == model_name and set(tags) <= set(r["tags"]) and (r["published"] or not only_published)
+            ]
+            return found[:max_results] if max_results else found
+
+    class OutputModel:
+        def __init__(self, task, name, framework, tags, comment):
+            self.id = f"m{len(FakeModels.registry)}"
+            FakeModels.registry[self.id] = {"name": name, "tags": tags, "comment": comment, "published": False}
+
+        def update_weights_package(self, weights_path, async_enable, auto_delete_file):
+            assert async_enable is False, "the bundle folder is temporary: upload synchronously"
+            FakeModels.registry[self.id]["files"] = sorted(p.name for p in Path(weights_path).iterdir())
+
+        def publish(self):
+            FakeModels.registry[self.id]["published"] = True
+
+
+def test_bundle_is_published_and_the_production_tag_moves(monkeypatch, tmp_path):
+    import clearml
+
+    monkeypatch.setattr(clearml, "Model", FakeModels.Model)
+    monkeypatch.setattr(clearml, "OutputModel", FakeModels.OutputModel)
+    FakeModels.registry = {}
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("model.tflite", "model_card.json"):
+        (bundle / name).write_text("x")
+    assert tracking.production_bundle() is None
+    first = tracking.publish_bundle("task", bundle, {"model_name": "GISLR", "test_top1": 0.8})
+    assert FakeModels.registry[first]["files"] == ["model.tflite", "model_card.json"]
+    assert FakeModels.registry[first]["name"] == "pose2gloss-bundle" and FakeModels.registry[first]["published"]
+    assert tracking.move_production_tag(first) == []
+    assert tracking.production_bundle() == (first, {"model_name": "GISLR", "test_top1": 0.8})
+    second = tracking.publish_bundle("task", bundle, {"model_name": "GISLR", "test_top1": 0.9})
+    assert tracking.move_production_tag(second) == [first]
+    assert "production" not in FakeModels.registry[first]["tags"]
+    assert tracking.production_bundle()[0] == second
+
+
 @pytest.mark.skipif(not SERVER, reason="needs a ClearML server: set CLEARML_API_HOST and credentials")
 def test_registering_a_step_on_a_server_leaves_a_draft():
     env = {k: v for k, v in os.environ.items() if k != "CLEARML_OFFLINE_MODE"}
