@@ -393,9 +393,8 @@ def test_ctrl_c_stops_the_run_and_its_steps(tiny_sample, tmp_path):
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if line.startswith("[train_gislr] started"):
+        if line.startswith("[train_gislr] TensorFlow"):  # its ClearML task is up: it is training
             break
-    time.sleep(2)
     steps = child_pids(process.pid)
     assert steps, "no step process was running"
     sent = time.monotonic()
