@@ -56,7 +56,8 @@ def render(run: RunView) -> str:
             ],
         )
         if test_set:
-            lines += ["", f"Test set: data `{test_set['data'][:40]}`, manifest `{test_set['test_manifest'][:12]}`."]
+            data = test_set["data"].split(":")[-1][:12]
+            lines += ["", f"Test set: index `{data}`, test manifest `{test_set['test_manifest'][:12]}`."]
     else:
         lines.append("No evaluation metrics: step 7 did not complete.")
     if run.selection:
@@ -83,13 +84,18 @@ def render(run: RunView) -> str:
             f"(`{hpo.get('best_task_id', '-')}`, val top-1 {_number(best.get('val_accuracy'))}).",
         ]
         trials = hpo.get("trials") or []
+        searched = {d["name"] for d in hpo.get("search_space", []) if "name" in d}
         if trials:
             rows = [
                 [
                     str(t.get("trial", i)),
                     _number(t.get("val_accuracy")),
                     _number(t.get("val_loss")),
-                    ", ".join(f"{k}={v}" for k, v in sorted((t.get("params") or {}).items())),
+                    ", ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in sorted((t.get("params") or {}).items())
+                        if not searched or k in searched
+                    ),
                     "failed: " + str(t["error"])[:80] if t.get("error") else "",
                 ]
                 for i, t in enumerate(trials)

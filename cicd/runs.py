@@ -82,16 +82,18 @@ class RunSource(Protocol):
 @contextmanager
 def _sessions_of(run_dir: Path) -> Iterator[None]:
     """Point the ClearML SDK at a run's offline sessions for the duration of the block."""
-    saved = {k: os.environ.get(k) for k in ("CLEARML_CACHE_DIR", "CLEARML_OFFLINE_MODE")}
-    os.environ.update({"CLEARML_CACHE_DIR": str((run_dir / "clearml").resolve()), "CLEARML_OFFLINE_MODE": "1"})
+    from clearml import Task
+
+    saved = os.environ.get("CLEARML_CACHE_DIR")
+    os.environ["CLEARML_CACHE_DIR"] = str((run_dir / "clearml").resolve())
+    Task.set_offline(offline_mode=True)  # the environment variable alone is read when clearml is imported
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop("CLEARML_CACHE_DIR", None)
+        else:
+            os.environ["CLEARML_CACHE_DIR"] = saved
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Promotion to production: one check, used by the pipeline's local record and by CI's tagging.
 
 Test accuracies are only comparable on the same test set. So a model carries the identity of
-the set it was tested on (the data: a ClearML dataset id, else a content hash of the index; and
-a hash of the test manifest: which sequences, with which labels), and a candidate competes with
+the set it was tested on (the data: a content hash of the index, with the ClearML dataset id as
+evidence; and a hash of the test manifest: which sequences, with which labels), and a candidate competes with
 production only when both identities match. Then it is promoted if it is at least as good
 (test top-1, ties broken by top-5). A run on other data never displaces production, and is not
 compared with it, unless the user forces it. Every decision carries its evidence and reason.
@@ -45,9 +45,10 @@ class TestSet:
 
     __test__ = False  # not a pytest class, despite the name
 
-    data: str  # "dataset:<ClearML dataset id>" or "index-sha256:<hash of the index content>"
+    data: str  # "index-sha256:<hash of the index content>"
     test_manifest: str  # sha256 of the test rows (sequence id, sign, label)
     sequences: int
+    dataset_id: str = ""  # the ClearML dataset version, when there is one (evidence, not identity)
 
     def matches(self, other: TestSet | None) -> bool:
         return other is not None and (self.data, self.test_manifest) == (other.data, other.test_manifest)
@@ -59,7 +60,9 @@ class TestSet:
     def from_dict(cls, value: Mapping[str, Any] | None) -> TestSet | None:
         if not value:
             return None
-        return cls(str(value["data"]), str(value["test_manifest"]), int(value["sequences"]))
+        return cls(
+            str(value["data"]), str(value["test_manifest"]), int(value["sequences"]), str(value.get("dataset_id", ""))
+        )
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def side_by_side(decision: Decision) -> str:
     rows.append(("name", cand.name, prod.name if prod else "-"))
     rows.append(("test top-1", f"{cand.test_top1:.4f}", f"{prod.test_top1:.4f}" if prod else "-"))
     rows.append(("test top-5", f"{cand.test_top5:.4f}", f"{prod.test_top5:.4f}" if prod else "-"))
-    for field in ("data", "test_manifest", "sequences"):
+    for field in ("data", "test_manifest", "sequences", "dataset_id"):
         rows.append(
             (
                 f"test set {field}",
@@ -201,19 +204,20 @@ def side_by_side(decision: Decision) -> str:
 def identify_test_set(manifest: pd.DataFrame, dataset_id: str = "") -> TestSet:
     """The identity of a split manifest's test set (step 1's ``manifest``, one row per sequence).
 
-    The data key is the dataset id when there is one (it also covers the landmark files);
-    otherwise a hash of the index content (paths, participants, sequence ids, signs), which is
-    the same on every machine since manifest paths are relative to the data root.
+    The data key is a hash of the index content (paths, participants, sequence ids, signs),
+    the same on every machine since manifest paths are relative to the data root. A ClearML
+    dataset id is not the key: registering the same folder again (as CI does with the sample)
+    makes a new id for the same data. It is kept beside the key, as evidence.
     """
     missing = [c for c in (*INDEX_COLUMNS, "label", "split") if c not in manifest.columns]
     if missing:
         raise PromotionError(f"manifest lacks columns {missing}")
     index = manifest[list(INDEX_COLUMNS)].astype(str).sort_values(["sequence_id", "path"])
-    data = f"dataset:{dataset_id}" if dataset_id else f"index-sha256:{_table_hash(index)}"
+    data = f"index-sha256:{_table_hash(index)}"
     test = manifest.loc[manifest["split"] == "test", ["sequence_id", "sign", "label"]].astype(str)
     if test.empty:
         raise PromotionError("the manifest has no test rows")
-    return TestSet(data, _table_hash(test.sort_values(["sequence_id", "sign"])), len(test))
+    return TestSet(data, _table_hash(test.sort_values(["sequence_id", "sign"])), len(test), dataset_id)
 
 
 def predictions_table(sequence_ids: Sequence[Any], labels: np.ndarray, scores: np.ndarray, k: int = 5) -> pd.DataFrame:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +20,8 @@ from pose2gloss.bundle import production_metrics, record_production
 from pose2gloss.promotion import TestSet
 from tests.fake_github import FakeGitHub
 
-SAME = TestSet("dataset:d1", "a" * 64, 6)
-OTHER = TestSet("dataset:d2", "b" * 64, 6)
+SAME = TestSet("index-sha256:d1", "a" * 64, 6)
+OTHER = TestSet("index-sha256:d2", "b" * 64, 6)
 
 
 @pytest.fixture
@@ -411,6 +414,16 @@ def ci_scripts_on_a_real_run(runs: Path, summary: dict, monkeypatch, capsys) -> 
 
     The run's own sessions and production record are read through the ClearML SDK, as CI does.
     """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARML_")}  # as a user with no server
+    done = subprocess.run(
+        [sys.executable, "cicd/pipeline_reports.py", "--offline", "--runs-dir", str(runs)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and f"**{summary['test_top1']:.4f}**" in done.stdout, done.stderr[-2000:]
     view = OfflineRuns(runs).find()
     assert view.pipeline_id == summary["pipeline_id"] and view.evaluation["test_top1"] == summary["test_top1"]
     assert len(view.predictions) == view.evaluation["n_test"] and len(view.selection["candidates"]) == 2

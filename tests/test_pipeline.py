@@ -188,7 +188,7 @@ def tiny_sample(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
+def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch, capsys):
     summary_path = tmp_path / "summary.json"
     runs = tmp_path / "runs"
     done = run_cli(
@@ -250,6 +250,10 @@ def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch):
     scores = TFLiteClassifier(summary["tflite_path"]).predict(np.random.default_rng(0).random((20, 543, 3), np.float32))
     assert scores.shape == (len(bundle.signs),) and np.isclose(scores.sum(), 1.0, atol=1e-4)
     assert len(list(Path(summary["sessions_dir"]).glob("offline-*.zip"))) >= 8 + 2  # steps, trials, controller
+
+    from tests.test_cicd import ci_scripts_on_a_real_run  # the CI scripts on this run, offline
+
+    ci_scripts_on_a_real_run(runs, summary, monkeypatch, capsys)
 
 
 @pytest.mark.slow

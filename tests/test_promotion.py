@@ -30,8 +30,8 @@ from pose2gloss.promotion import (
     side_by_side,
 )
 
-SAME = TestSet("dataset:abc", "f" * 64, 30)
-OTHER = TestSet("dataset:xyz", "e" * 64, 30)
+SAME = TestSet("index-sha256:abc", "f" * 64, 30)
+OTHER = TestSet("index-sha256:xyz", "e" * 64, 30)
 
 
 def contender(top1: float, top5: float = 0.9, test_set: TestSet | None = SAME, name: str = "run") -> Contender:
@@ -82,7 +82,7 @@ def test_a_worse_run_keeps_production():
 def test_a_run_on_another_test_set_is_not_compared_even_if_it_scores_higher():
     decision = decide(contender(0.99, 1.0, OTHER), contender(0.1, 0.2))
     assert not decision.promote and decision.case == OTHER_TEST_SET
-    assert "--promote" in decision.reason and "dataset:xyz" in decision.reason
+    assert "--promote" in decision.reason and "index-sha256:xyz" in decision.reason
 
 
 def test_a_record_without_test_set_identity_is_never_comparable():
@@ -101,7 +101,7 @@ def test_decision_carries_its_evidence():
     decision = decide(contender(0.6, name="cand"), contender(0.7, name="prod"))
     as_dict = json.loads(json.dumps(decision.to_dict()))
     assert as_dict["candidate"]["test_top1"] == 0.6 and as_dict["production"]["name"] == "prod"
-    assert as_dict["candidate"]["test_set"]["data"] == "dataset:abc"
+    assert as_dict["candidate"]["test_set"]["data"] == "index-sha256:abc"
     table = side_by_side(decision)
     assert "cand" in table and "prod" in table and "0.6000" in table and "0.7000" in table
     assert describe(decision).startswith("not promoted [worse]")
@@ -126,7 +126,7 @@ def test_identity_is_stable_and_follows_the_split_and_the_data():
     assert other_split.data == first.data and other_split.test_manifest != first.test_manifest
     assert identify_test_set(manifest(participants=7)).data != first.data
     with_dataset = identify_test_set(manifest(), dataset_id="d1")
-    assert with_dataset.data == "dataset:d1" and with_dataset.test_manifest == first.test_manifest
+    assert with_dataset.matches(first) and with_dataset.dataset_id == "d1"  # a re-registered copy is the same data
 
 
 def test_identity_needs_the_manifest_columns():
