@@ -209,6 +209,7 @@ class ServerRuns:
             holder = next((step for step in steps if artifact in step.artifacts and _is_step(step, key)), None)
             if holder is not None:
                 _attach(view, key, Path(holder.artifacts[artifact].get_local_copy(raise_on_error=True)))
+                view.extra.setdefault(f"{key}_task", holder)
         return view
 
     def production(self) -> RunView | None:
@@ -216,7 +217,11 @@ class ServerRuns:
         return self.load(tagged[0]) if tagged else None
 
     def make_production(self, run: RunView, decision: Decision) -> str:
-        """Tag the run ``production`` and take the tag off every other pipeline that has it."""
+        """Tag the run ``production`` and take the tag off every other pipeline that has it.
+
+        If step 7 published the bundle as a model, that model gets the tag too (the server
+        looks for a tagged model first), through :func:`pose2gloss.tracking.move_production_tag`.
+        """
         task = run.extra["task"]
         moved = []
         for other in self._pipelines({}, tags=[self.tag]):
@@ -224,7 +229,14 @@ class ServerRuns:
                 other.set_tags([t for t in other.get_tags() if t != self.tag])
                 moved.append(other.id)
         task.add_tags([self.tag])
-        return f"tagged pipeline {task.id} '{self.tag}'" + (f"; removed the tag from {moved}" if moved else "")
+        said = f"tagged pipeline {task.id} '{self.tag}'" + (f"; removed the tag from {moved}" if moved else "")
+        evaluation = run.extra.get("evaluation_task")
+        outputs = evaluation.models["output"] if evaluation is not None else []
+        bundles = [m for m in outputs if m.name == tracking.BUNDLE_MODEL]
+        if bundles:
+            untagged = tracking.move_production_tag(bundles[-1].id)
+            said += f"; tagged bundle model {bundles[-1].id}" + (f", untagged {untagged}" if untagged else "")
+        return said
 
 
 def _is_step(step: Any, key: str) -> bool:

@@ -16,6 +16,7 @@ from cicd import check_remotely_runnable as remote
 from cicd import pipeline_reports, production_tagging, trigger
 from cicd.github import GitHub, GitHubError
 from cicd.runs import OfflineRuns, RunView
+from pose2gloss import tracking
 from pose2gloss.bundle import production_metrics, record_production
 from pose2gloss.promotion import TestSet
 from tests.fake_github import FakeGitHub
@@ -476,6 +477,7 @@ class FakeTask:
         self.tags = list(tags)
         self.artifacts = {k: FakeArtifact(v) for k, v in (artifacts or {}).items()}
         self.data = type("Data", (), {"script": type("Script", (), {"version_num": commit})()})()
+        self.models = {"output": [type("Model", (), {"id": f"{id}-bundle", "name": "pose2gloss-bundle"})()]}
 
     @classmethod
     def get_tasks(cls, task_ids=None, project_name=None, task_name=None, tags=None, task_filter=None):
@@ -542,10 +544,13 @@ def test_server_gate_moves_the_production_tag_to_a_better_run_of_the_commit(clea
         *clearml_server("other", "3333cccc", 0.99),
     ]
     monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())
+    tagged_models = []
+    monkeypatch.setattr(tracking, "move_production_tag", lambda model_id: tagged_models.append(model_id) or ["m0"])
     assert production_tagging.main(["--commit", "2222bbbb"]) == production_tagging.PROMOTED
     out = capsys.readouterr().out
     assert "[at_least_as_good]" in out and "candidate alone right on 3" in out
     assert "tagged pipeline new 'production'; removed the tag from ['old']" in out
+    assert tagged_models == ["new-eval-bundle"] and "tagged bundle model new-eval-bundle, untagged ['m0']" in out
     tags = {t.id: t.tags for t in FakeTask.tasks if t.name == "pose2gloss-pipeline"}
     assert tags == {"old": ["keep-me"], "new": ["production"], "other": []}
     by_commit = next(q for q in FakeTask.queries if "_all_" in q)
