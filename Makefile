@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-fast lint bench bench-serving clean
+.PHONY: setup browser run test test-fast lint bench bench-serving clean
 
 setup: $(VENV)/.installed
 
@@ -16,10 +17,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $@
 
+# Debian's Chromium and its driver, for the UI's real-browser test; installed only when missing.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 run: setup
 	$(PY) pipeline_from_tasks.py $(ARGS)
 
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest -m "" $(ARGS)
 
 test-fast: setup

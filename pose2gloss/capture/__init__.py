@@ -7,12 +7,14 @@ from pose2gloss.capture.extract import (
     extract_landmarks,
     read_video,
     results_to_array,
-    video_fps,
+    video_frame_count,
 )
+from pose2gloss.capture.live import LiveCapture
 from pose2gloss.capture.segment import Segment, Segmenter, SegmenterConfig, hands_present, segment_sequence
 
 __all__ = [
     "LandmarkExtractor",
+    "LiveCapture",
     "Segment",
     "Segmenter",
     "SegmenterConfig",
@@ -23,5 +25,5 @@ __all__ = [
     "read_video",
     "results_to_array",
     "segment_sequence",
-    "video_fps",
+    "video_frame_count",
 ]

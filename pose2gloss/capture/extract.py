@@ -113,14 +113,14 @@ def read_video(path: str | Path, max_side: int | None = 640) -> Iterator[np.ndar
         capture.release()
 
 
-def video_fps(path: str | Path, default: float = 30.0) -> float:
-    """Frame rate stored in the file, or ``default`` when the container does not say."""
+def video_frame_count(path: str | Path) -> int:
+    """Number of frames the container declares (0 when unknown); for progress bars, not for logic."""
     capture = cv2.VideoCapture(str(path))
     try:
-        fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0.0
     finally:
         capture.release()
-    return float(fps) if fps and np.isfinite(fps) and fps > 0 else default
+    return int(count) if count and np.isfinite(count) and count > 0 else 0
 
 
 def _shrink(bgr: np.ndarray, max_side: int | None) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The Streamlit webcam translator and its plain-Python parts (prediction client, sign session)."""
