@@ -19,6 +19,10 @@ from pathlib import Path
 
 import streamlit as st
 
+# Before anything loads TensorFlow (MediaPipe does): pylibsrtp, under streamlit-webrtc, segfaults when it is
+# first imported after TensorFlow.
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts only ui/ on the path
     sys.path.insert(0, str(ROOT))
@@ -89,8 +93,6 @@ class Panels:
 
 
 def _live_tab(client: PredictionClient, top_k: int, panels: Panels) -> None:
-    from streamlit_webrtc import WebRtcMode, webrtc_streamer  # the component only where it is used
-
     st.caption(
         "Press START and allow the camera when the browser asks. If the camera is denied or missing, "
         "allow it in the address bar, or use the other tabs."
