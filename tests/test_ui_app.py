@@ -12,7 +12,7 @@ import ui.client
 from pose2gloss.capture import LiveCapture, SegmenterConfig
 from pose2gloss.data.signs import GISLR_SIGNS
 from pose2gloss.translate import FallbackTranslator, RuleTranslator
-from tests.drawn_person import person_frame, signing_clip, write_video
+from tests.drawn_person import empty_frame, person_frame, signing_clip, write_video
 from tests.gislr_files import random_sequence, write_dataset
 from ui.client import ClientSettings, GlossScore, Prediction, PredictionClient, ServerError, ServerStatus
 from ui.session import SignSession, translate_video
@@ -203,6 +203,12 @@ def test_video_goes_through_landmarks_segments_and_predictions(tmp_path, stub):
     assert session.entries[0].source == "video one sign.mp4"
     session.retranslate(FallbackTranslator(RuleTranslator()))
     assert session.translation.text.endswith(".")
+
+
+def test_video_without_hands_gives_no_sign_and_sends_nothing(tmp_path, stub):
+    video = write_video(tmp_path / "empty.mp4", [empty_frame(30)] * 12)
+    result = translate_video(video, StubClient(ClientSettings()), SignSession())
+    assert (result.frames, result.segments, stub.sent) == (12, 0, [])
 
 
 def test_live_capture_hands_finished_signs_to_the_page_thread():

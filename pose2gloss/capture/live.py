@@ -33,6 +33,7 @@ class LiveCapture:
         self._finished: list[tuple[Segment, float]] = []
         self.frames = 0
         self.last_frame_at: float | None = None
+        self.last_landmarks: np.ndarray | None = None
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         """Extract, segment and return the frame with its landmarks drawn."""
@@ -44,6 +45,7 @@ class LiveCapture:
         with self._lock:
             self.frames += 1
             self.last_frame_at = now
+            self.last_landmarks = landmarks
             self._finished += [(segment, now) for segment in ended]
         return draw_landmarks(rgb, landmarks)
 
