@@ -12,36 +12,99 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pose2gloss.data.packed import PackedSequences
-from pose2gloss.landmarks import mirror_permutation
+from pose2gloss.landmarks import LEFT_HAND, POSE, RIGHT_HAND, mirror_permutation
 
 _MIRROR = mirror_permutation()
+# Pose landmarks that belong to each hand (wrist, pinky, index, thumb) and move with it.
+_POSE_HAND_POINTS = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}
+_HAND_ROWS = {
+    side: np.concatenate([np.arange(hand.start, hand.stop), POSE.start + np.asarray(_POSE_HAND_POINTS[side])])
+    for side, hand in (("left", LEFT_HAND), ("right", RIGHT_HAND))
+}
+_SHOULDERS = (POSE.start + 11, POSE.start + 12)
+_MIDDLE_KNUCKLE = 9
 
 
 def hflip(sequence: np.ndarray) -> np.ndarray:
-    """Mirror horizontally: x -> 1 - x, and left/right hands and pose sides swap."""
+    """Mirror horizontally: x -> 1 - x; hands, pose sides and lip sides swap."""
     flipped = sequence[:, _MIRROR].copy()
     flipped[..., 0] = 1.0 - flipped[..., 0]
     return flipped
 
 
-def affine(
+def rotate(sequence: np.ndarray, rng: np.random.Generator, max_deg: float = 10.0) -> np.ndarray:
+    """Rotate every point in x-y about the sequence centre (a tilted camera); NaN stays NaN.
+
+    Unlike a global scale or shift, which the per-sequence normalisation of ``features.py``
+    removes, a rotation reaches the model.
+    """
+    centre = _centre(sequence)
+    angle = np.deg2rad(rng.uniform(-max_deg, max_deg))
+    out = sequence.copy()
+    out[..., :2] = (sequence[..., :2] - centre) @ _rotation(angle).T + centre
+    return out
+
+
+def hand_pose(
     sequence: np.ndarray,
     rng: np.random.Generator,
     *,
-    scale: tuple[float, float] = (0.8, 1.2),
-    shift: float = 0.1,
+    scale: float = 0.15,
     rotation_deg: float = 15.0,
+    offset: float = 0.1,
 ) -> np.ndarray:
-    """Random scale, rotation (in x-y, about the sequence centre) and shift; NaN stays NaN."""
-    xy = sequence[..., :2]
-    centre = np.nanmean(xy.reshape(-1, 2), axis=0) if np.isfinite(xy).any() else np.full(2, 0.5)
-    factor = rng.uniform(*scale)
-    angle = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    """Each hand independently: scaled by ``1 ± scale`` and rotated about its wrist, then moved.
+
+    The offset is a fraction of the shoulder width, so it is relative to the body and survives
+    the per-sequence normalisation. Signers differ in hand size, wrist angle and where they
+    place their hands; the hand's pose-model points (wrist, pinky, index, thumb) move with it.
+    """
     out = sequence.copy()
-    out[..., :2] = (xy - centre) @ rotation.T * factor + centre + rng.uniform(-shift, shift, size=2)
-    out[..., 2] = sequence[..., 2] * factor
-    return out.astype(sequence.dtype, copy=False)
+    body = _shoulder_width(sequence)
+    for side, hand in (("left", LEFT_HAND), ("right", RIGHT_HAND)):
+        wrist = _hand_anchor(sequence[:, hand])
+        if wrist is None:
+            continue
+        rows = _HAND_ROWS[side]
+        factor = rng.uniform(1.0 - scale, 1.0 + scale)
+        turn = _rotation(np.deg2rad(rng.uniform(-rotation_deg, rotation_deg)))
+        move = rng.uniform(-offset, offset, size=2) * body
+        xy = sequence[:, rows, :2] - wrist[:, None]
+        out[:, rows, :2] = factor * xy @ turn.T + wrist[:, None] + move
+        out[:, rows, 2] = sequence[:, rows, 2] * factor
+    return out
+
+
+def finger_jitter(sequence: np.ndarray, rng: np.random.Generator, sigma: float = 0.04) -> np.ndarray:
+    """Independent noise on every finger point of every frame, ``sigma`` times the hand size.
+
+    Stands in for the tracker's frame-to-frame wobble of finger joints; the wrists stay put.
+    """
+    out = sequence.copy()
+    for hand in (LEFT_HAND, RIGHT_HAND):
+        points = sequence[:, hand, :2]
+        size = _finite_median(np.linalg.norm(points[:, _MIDDLE_KNUCKLE] - points[:, 0], axis=-1))
+        if size is None:
+            continue
+        noise = rng.normal(0.0, sigma * size, size=(len(sequence), hand.stop - hand.start - 1, 2))
+        out[:, hand.start + 1 : hand.stop, :2] += noise.astype(sequence.dtype)
+    return out
+
+
+def time_warp(sequence: np.ndarray, rng: np.random.Generator, strength: float = 0.2) -> np.ndarray:
+    """Same number of frames, unevenly paced: parts of the sign play faster, others slower.
+
+    The monotone map ``t + a sin(pi t) / pi`` with ``|a| <= strength < 1`` picks the nearest
+    source frame for each output frame: the start plays at speed ``1 + a``, the end at ``1 - a``,
+    and the sign keeps its first frame, last frame and length.
+    """
+    if not 0 <= strength < 1:
+        raise ValueError(f"time warp strength must be in [0, 1), got {strength}")
+    length = len(sequence)
+    t = np.linspace(0.0, 1.0, length)
+    warped = t + rng.uniform(-strength, strength) * np.sin(np.pi * t) / np.pi
+    source = np.clip(np.round(warped * (length - 1)), 0, length - 1).astype(int)
+    return sequence[source]
 
 
 def temporal_resample(
@@ -74,11 +137,16 @@ class AugmentConfig:
     """Probabilities and ranges of the augmentation policy (step 2's parameters)."""
 
     flip_probability: float = 0.5
-    affine_probability: float = 0.8
-    scale_min: float = 0.8
-    scale_max: float = 1.2
-    shift: float = 0.1
-    rotation_deg: float = 15.0
+    rotation_probability: float = 0.5
+    rotation_deg: float = 10.0
+    hand_probability: float = 0.8
+    hand_scale: float = 0.15
+    hand_rotation_deg: float = 15.0
+    hand_offset: float = 0.1
+    finger_jitter_probability: float = 0.5
+    finger_jitter: float = 0.04
+    time_warp_probability: float = 0.5
+    time_warp: float = 0.3
     resample_probability: float = 0.5
     crop_probability: float = 0.3
     drop_probability: float = 0.05
@@ -96,10 +164,16 @@ def augment_sequence(
     out = sequence
     if rng.random() < config.flip_probability:
         out = hflip(out)
-    if rng.random() < config.affine_probability:
-        out = affine(
-            out, rng, scale=(config.scale_min, config.scale_max), shift=config.shift, rotation_deg=config.rotation_deg
+    if rng.random() < config.rotation_probability:
+        out = rotate(out, rng, config.rotation_deg)
+    if rng.random() < config.hand_probability:
+        out = hand_pose(
+            out, rng, scale=config.hand_scale, rotation_deg=config.hand_rotation_deg, offset=config.hand_offset
         )
+    if rng.random() < config.finger_jitter_probability:
+        out = finger_jitter(out, rng, config.finger_jitter)
+    if rng.random() < config.time_warp_probability:
+        out = time_warp(out, rng, config.time_warp)
     if rng.random() < config.resample_probability:
         out = temporal_resample(out, rng)
     if rng.random() < config.crop_probability:
@@ -122,3 +196,43 @@ def augment_packed(
     meta = {k: np.tile(v, repeat) for k, v in packed.meta.items()}
     meta["augmented"] = np.repeat(np.arange(repeat) > 0, len(originals))
     return PackedSequences.from_sequences(originals + copies, np.tile(packed.labels, repeat), meta)
+
+
+def _rotation(angle: float) -> np.ndarray:
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def _centre(sequence: np.ndarray) -> np.ndarray:
+    """Mean visible x-y of the whole sequence (image centre when nothing is visible)."""
+    xy = sequence[..., :2].reshape(-1, 2)
+    visible = np.isfinite(xy).all(axis=1)
+    return xy[visible].mean(axis=0) if visible.any() else np.full(2, 0.5)
+
+
+def _shoulder_width(sequence: np.ndarray) -> float:
+    """The body's size unit: median shoulder distance, or the spread of all points without shoulders."""
+    a, b = _SHOULDERS
+    width = _finite_median(np.linalg.norm(sequence[:, a, :2] - sequence[:, b, :2], axis=-1))
+    if width is not None and width > 0:
+        return width
+    xy = sequence[..., :2]
+    spread = float(np.std(xy[np.isfinite(xy)])) if np.isfinite(xy).any() else 0.0
+    return spread if spread > 0 else 1.0
+
+
+def _finite_median(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else None
+
+
+def _hand_anchor(hand: np.ndarray) -> np.ndarray | None:
+    """Per-frame wrist (frames, 2), frames without the hand filled from the nearest tracked one.
+
+    None when the hand is never tracked (nothing to move).
+    """
+    wrist = hand[:, 0, :2]
+    seen = np.flatnonzero(np.isfinite(wrist).all(axis=1))
+    if len(seen) == 0:
+        return None
+    nearest = seen[np.argmin(np.abs(np.arange(len(hand))[:, None] - seen[None]), axis=1)]
+    return wrist[nearest]

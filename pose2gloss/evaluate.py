@@ -1,8 +1,9 @@
-"""Evaluation: top-k accuracy, per-class accuracy and a confusion-matrix figure."""
+"""Evaluation: top-k accuracy, per-class accuracy, a confusion-matrix figure and the export gates."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -71,3 +72,132 @@ def tflite_agreement(tflite_scores: np.ndarray, reference_scores: np.ndarray) ->
         "top1_agreement": float(np.mean(tflite_scores.argmax(axis=1) == reference_scores.argmax(axis=1))),
         "max_abs_diff": float(np.max(np.abs(tflite_scores - reference_scores))),
     }
+
+
+# Keras rows whose two best scores are closer than this are numerical near-ties: an exported
+# model may legitimately order them the other way, so the FP32 gate reports them apart.
+NEAR_TIE_MARGIN = 1e-4
+# Half-precision weights move scores by ~1e-3, enough to flip close calls but not more than 1%.
+FP16_MIN_AGREEMENT = 0.99
+# How far a row of exported scores may sum from 1 and still be a probability distribution.
+DISTRIBUTION_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One export check: its verdict, the numbers behind it and the rows a person should look at."""
+
+    name: str
+    passed: bool
+    reason: str
+    metrics: dict[str, float]
+    rows: list[int] = field(default_factory=list)  # failing rows, or near-ties for the FP32 gate
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def top2_margin(scores: np.ndarray) -> np.ndarray:
+    """Per row, the best score minus the second best (0 when there is a single class)."""
+    scores = np.asarray(scores)
+    if scores.shape[1] < 2:
+        return np.zeros(len(scores))
+    best_two = -np.partition(-scores, 1, axis=1)[:, :2]
+    return best_two[:, 0] - best_two[:, 1]
+
+
+def distribution_gate(name: str, scores: np.ndarray, tolerance: float = DISTRIBUTION_TOLERANCE) -> GateResult:
+    """Exported outputs must be probabilities: finite, non-negative, each row summing to ~1.
+
+    Clients read ``score`` as the model's probability; anything else is an export bug.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(scores).all(axis=1)
+    negative = (np.where(np.isfinite(scores), scores, 0.0) < 0).any(axis=1)
+    sums = np.where(finite, scores.sum(axis=1), np.nan)
+    off = finite & (np.abs(sums - 1.0) > tolerance)
+    bad = np.flatnonzero(~finite | negative | off)
+    metrics = {
+        "rows": float(len(scores)),
+        "non_finite_rows": float(np.sum(~finite)),
+        "negative_rows": float(np.sum(negative)),
+        "max_sum_error": float(np.nanmax(np.abs(sums - 1.0))) if finite.any() else float("nan"),
+    }
+    reason = (
+        f"{len(bad)} of {len(scores)} rows are not a probability distribution "
+        f"({int(metrics['non_finite_rows'])} non-finite, {int(metrics['negative_rows'])} negative, "
+        f"{int(np.sum(off))} summing off 1 by > {tolerance})"
+        if len(bad)
+        else f"all {len(scores)} rows finite, non-negative, summing to 1 within {tolerance}"
+    )
+    return GateResult(f"{name}_distribution", not len(bad), reason, metrics, bad.tolist())
+
+
+def fp32_agreement_gate(exported: np.ndarray, reference: np.ndarray, margin: float = NEAR_TIE_MARGIN) -> GateResult:
+    """The FP32 export must pick the reference's top-1 wherever the reference is decisive.
+
+    Rows whose reference top-2 margin is <= ``margin`` are near-ties: they are counted and
+    listed, not failed, since any float reordering may flip them.
+    """
+    exported, reference = _same_shape(exported, reference)
+    agree = exported.argmax(axis=1) == reference.argmax(axis=1)
+    decisive = top2_margin(reference) > margin
+    disagreements = np.flatnonzero(decisive & ~agree)
+    near_ties = np.flatnonzero(~decisive)
+    metrics = {
+        "compared": float(decisive.sum()),
+        "near_ties": float(len(near_ties)),
+        "disagreements": float(len(disagreements)),
+        "top1_agreement": float(agree.mean()),
+        "max_abs_diff": float(np.max(np.abs(exported - reference))),
+    }
+    passed = len(disagreements) == 0
+    reason = (
+        f"top-1 equal on all {int(decisive.sum())} rows with a top-2 margin > {margin:g}; "
+        f"{len(near_ties)} near-ties not compared"
+        if passed
+        else f"top-1 differs on {len(disagreements)} of {int(decisive.sum())} rows with a top-2 margin > {margin:g}"
+    )
+    rows = disagreements if not passed else near_ties
+    return GateResult("fp32_agreement", passed, reason, metrics, rows.tolist())
+
+
+def fp16_agreement_gate(exported: np.ndarray, reference: np.ndarray, minimum: float = FP16_MIN_AGREEMENT) -> GateResult:
+    """The FP16 export must agree with the reference's top-1 on at least ``minimum`` of the rows."""
+    exported, reference = _same_shape(exported, reference)
+    agree = exported.argmax(axis=1) == reference.argmax(axis=1)
+    agreement = float(agree.mean())
+    metrics = {"top1_agreement": agreement, "max_abs_diff": float(np.max(np.abs(exported - reference)))}
+    passed = agreement >= minimum
+    reason = f"top-1 agreement {agreement:.4f} {'>=' if passed else '<'} {minimum} on {len(agree)} rows"
+    return GateResult("fp16_agreement", passed, reason, metrics, np.flatnonzero(~agree).tolist())
+
+
+def export_gates(reference: np.ndarray, fp32: np.ndarray, fp16: np.ndarray) -> list[GateResult]:
+    """Every check an exported bundle must pass before it is published."""
+    return [
+        distribution_gate("fp32", fp32),
+        distribution_gate("fp16", fp16),
+        fp32_agreement_gate(fp32, reference),
+        fp16_agreement_gate(fp16, reference),
+    ]
+
+
+def failed_gates_message(results: Sequence[GateResult], row_ids: Mapping[int, object] | None = None) -> str:
+    """The failed gates, one line each with its evidence and the first offending rows."""
+    lines = []
+    for result in results:
+        if result.passed:
+            continue
+        shown = [row_ids[r] if row_ids else r for r in result.rows[:10]]
+        lines.append(f"{result.name}: {result.reason}; rows {shown}{' ...' if len(result.rows) > 10 else ''}")
+    return "\n".join(lines)
+
+
+def _same_shape(exported: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    exported, reference = np.asarray(exported, np.float64), np.asarray(reference, np.float64)
+    if exported.shape != reference.shape or exported.ndim != 2 or len(exported) == 0:
+        raise ValueError(
+            f"need two equal, non-empty (rows, classes) score arrays, got {exported.shape} and {reference.shape}"
+        )
+    return exported, reference

@@ -7,6 +7,9 @@ augmentation — takes the offsets from here, so they cannot disagree.
 
 from __future__ import annotations
 
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -58,12 +61,61 @@ def model_landmark_indices() -> np.ndarray:
 def mirror_permutation() -> np.ndarray:
     """Permutation of the 543 landmarks that a horizontal mirror applies (an involution).
 
-    Hands swap with each other and pose left/right pairs swap; face points keep their index
-    (the mesh is only mirrored in x).
+    Hands swap with each other, pose left/right pairs swap and lip points swap with their
+    partners across the mouth (:func:`lip_mirror_pairs`); the other face points keep their
+    index (the models see only the lips of the face).
     """
     perm = np.arange(N_LANDMARKS)
     perm[LEFT_HAND] = np.arange(RIGHT_HAND.start, RIGHT_HAND.stop)
     perm[RIGHT_HAND] = np.arange(LEFT_HAND.start, LEFT_HAND.stop)
-    for a, b in POSE_MIRROR_PAIRS:
-        perm[POSE.start + a], perm[POSE.start + b] = POSE.start + b, POSE.start + a
+    pairs = [(POSE.start + a, POSE.start + b) for a, b in POSE_MIRROR_PAIRS]
+    pairs += [(FACE.start + a, FACE.start + b) for a, b in lip_mirror_pairs()]
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
     return perm
+
+
+@lru_cache(maxsize=1)
+def lip_mirror_pairs() -> tuple[tuple[int, int], ...]:
+    """Left/right partners among the 40 lip points, derived from MediaPipe's face-mesh lip contours.
+
+    ``FACEMESH_LIPS`` draws each lip (outer upper, outer lower, inner upper, inner lower) as a
+    chain of edges from one mouth corner to the other, so the point ``i`` steps from one corner
+    is the mirror image of the point ``i`` steps from the other; the middle point is its own.
+    Each pair is listed once; midline points are left out.
+    """
+    edges = _face_mesh_connections("FACEMESH_LIPS")
+    following: dict[int, list[int]] = {}
+    for start, end in edges:
+        following.setdefault(start, []).append(end)
+    corners = sorted({a for a, _ in edges} - {b for _, b in edges})
+    pairs: set[tuple[int, int]] = set()
+    covered: set[int] = set()
+    for corner in corners:
+        for first in following[corner]:
+            chain = [corner, first]
+            while chain[-1] in following:
+                chain.append(following[chain[-1]][0])
+            if len(chain) % 2 == 0:
+                raise RuntimeError(f"lip chain {chain} has no middle point: FACEMESH_LIPS changed its layout")
+            pairs.update((min(a, b), max(a, b)) for a, b in zip(chain, reversed(chain), strict=True) if a != b)
+            covered.update(chain)
+    if covered != set(LIPS_FACE_INDICES):
+        raise RuntimeError("FACEMESH_LIPS and LIPS_FACE_INDICES name different lip points")
+    return tuple(sorted(pairs))
+
+
+def _face_mesh_connections(name: str) -> frozenset[tuple[int, int]]:
+    """A connection set of the installed MediaPipe face mesh, read without importing ``mediapipe``.
+
+    Importing the package loads its native graph runtime (and TensorFlow, seconds), which the
+    plain data module ``face_mesh_connections`` does not need.
+    """
+    package = importlib.util.find_spec("mediapipe")
+    if package is None or not package.submodule_search_locations:
+        raise RuntimeError("mediapipe is not installed; it defines the face-mesh layout")
+    path = Path(package.submodule_search_locations[0]) / "python" / "solutions" / "face_mesh_connections.py"
+    spec = importlib.util.spec_from_file_location("_face_mesh_connections", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return frozenset(getattr(module, name))

@@ -5,7 +5,13 @@ from pose2gloss.evaluate import (
     classification_metrics,
     confusion_figure,
     confusion_matrix,
+    distribution_gate,
+    export_gates,
+    failed_gates_message,
+    fp16_agreement_gate,
+    fp32_agreement_gate,
     per_class_accuracy,
+    top2_margin,
     top_k_accuracy,
 )
 
@@ -44,3 +50,78 @@ def test_confusion_figure_has_one_image_with_row_normalised_values():
     figure = confusion_figure(np.array([[2, 2], [0, 0]]), ["a", "b"])
     image = figure.axes[0].images[0].get_array()
     assert image.tolist() == [[0.5, 0.5], [0.0, 0.0]]
+
+
+def softmax_rows(n: int, classes: int = 5, seed: int = 0) -> np.ndarray:
+    logits = np.random.default_rng(seed).normal(0, 3, size=(n, classes))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_top2_margin():
+    np.testing.assert_allclose(top2_margin(SCORES), [0.3, 0.2, 0.2])
+
+
+def test_fp32_gate_reports_near_ties_instead_of_failing_on_them():
+    reference = softmax_rows(50)
+    reference[7] = [0.4, 0.40005, 0.2, 0.0, 0.0]  # a near-tie: top-2 margin 5e-5
+    exported = reference.copy()
+    exported[7] = [0.40005, 0.4, 0.2, 0.0, 0.0]  # flipped by rounding
+    result = fp32_agreement_gate(exported, reference)
+    assert result.passed
+    assert result.rows == [7]
+    assert result.metrics["near_ties"] == 1 and result.metrics["compared"] == 49
+    assert "1 near-ties" in result.reason
+
+
+def test_fp32_gate_fails_on_a_decisive_disagreement():
+    reference = softmax_rows(50)
+    exported = reference.copy()
+    exported[3] = np.roll(exported[3], 1)  # a different top-1 where Keras was decisive
+    result = fp32_agreement_gate(exported, reference)
+    assert not result.passed
+    assert result.rows == [3]
+    assert "differs on 1 of" in result.reason
+
+
+def test_fp16_gate_threshold():
+    reference = softmax_rows(200)
+    exported = reference.copy()
+    exported[:2] = np.roll(exported[:2], 1, axis=1)
+    assert fp16_agreement_gate(exported, reference).passed  # 198/200 = 0.99
+    exported[:3] = np.roll(reference[:3], 1, axis=1)
+    result = fp16_agreement_gate(exported, reference)
+    assert not result.passed and result.rows == [0, 1, 2]
+    assert result.metrics["top1_agreement"] == pytest.approx(0.985)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ([0.5, np.nan, 0.5, 0.0, 0.0], "1 non-finite"),
+        ([1.2, -0.2, 0.0, 0.0, 0.0], "1 negative"),
+        ([2.0, 1.0, 0.5, 0.1, 0.1], "1 summing off 1"),
+    ],
+)
+def test_distribution_gate_catches_outputs_that_are_not_probabilities(row, problem):
+    scores = softmax_rows(10)
+    assert distribution_gate("fp32", scores).passed
+    scores[4] = row
+    result = distribution_gate("fp32", scores)
+    assert not result.passed and result.rows == [4]
+    assert problem in result.reason
+
+
+def test_export_gates_and_failure_message_name_the_rows():
+    reference = softmax_rows(20)
+    logits = np.log(reference)  # an export that forgot its softmax
+    results = export_gates(reference, fp32=reference.copy(), fp16=logits)
+    assert [r.passed for r in results] == [True, False, True, True]
+    message = failed_gates_message(results, {i: 1000 + i for i in range(20)})
+    assert message.startswith("fp16_distribution:") and "1000" in message
+    assert "fp32" not in message.split(":")[0]
+
+
+def test_gates_reject_mismatched_scores():
+    with pytest.raises(ValueError, match="equal"):
+        fp32_agreement_gate(softmax_rows(3), softmax_rows(4))

@@ -235,7 +235,9 @@ def test_full_offline_pipeline(tiny_sample, tmp_path, monkeypatch, capsys):
 
     metrics = artifact_json(ids["model_evaluation"], "metrics")
     assert summary["test_top1"] == metrics["test_top1"] and 0 <= metrics["test_top1"] <= metrics["test_top5"] <= 1
-    assert metrics["tflite"]["fp32"]["top1_agreement"] == 1.0
+    gates = artifact_json(ids["model_evaluation"], "export_gates")
+    assert set(gates) == {"fp32_distribution", "fp16_distribution", "fp32_agreement", "fp16_agreement"}
+    assert all(g["passed"] for g in gates.values())
     assert summary["selected_model"] == selection["model_name"]
     predictions = pd.read_csv(artifact_local_copy(ids["model_evaluation"], "test_predictions"))
     assert len(predictions) == metrics["n_test"] == metrics["test_set"]["sequences"]

@@ -29,6 +29,21 @@ def test_split_is_seeded():
     assert any(not split_by_participant(index, seed=s)["split"].equals(a) for s in range(2, 8))
 
 
+def test_seed_changes_the_split_of_participants_of_different_sizes():
+    """Real participants recorded different numbers of sequences; the seed must still matter."""
+    rows = [
+        {"participant_id": 1000 + p, "label": s}
+        for p in range(10)
+        for s in range(5)
+        for _ in range(2 + p)  # participant p has 2 + p sequences of every sign
+    ]
+    index = pd.DataFrame(rows)
+    assignments = {
+        tuple(split_by_participant(index, seed=s).groupby("participant_id")["split"].first()) for s in range(6)
+    }
+    assert len(assignments) >= 3
+
+
 def test_split_sizes_follow_fractions_and_cover_signs():
     result = split_by_participant(make_index(n_participants=20), val_fraction=0.2, test_fraction=0.2, seed=0)
     shares = result["split"].value_counts(normalize=True)

@@ -23,9 +23,11 @@ def split_by_participant(
 ) -> pd.DataFrame:
     """Return ``index`` with a ``split`` column; each participant lands in exactly one split.
 
-    Participants are assigned greedily (in a seeded random order, largest first) to the split
-    whose per-sign counts move closest to the target fractions, which stratifies by sign as far
-    as whole participants allow. With three or more participants every split gets one.
+    Participants are assigned greedily, in an order drawn from ``seed``, to the split whose
+    per-sign counts move closest to the target fractions, which stratifies by sign as far as
+    whole participants allow. The order is purely random (not largest first) so that the seed
+    picks among the many near-balanced splits even when participants differ in size, as they
+    do in real data. With three or more participants every split gets one.
     """
     for column in ("participant_id", "label"):
         if column not in index.columns:
@@ -40,7 +42,6 @@ def split_by_participant(
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(participants))
-    order = order[np.argsort(-counts.to_numpy().sum(axis=1)[order], kind="stable")]
     totals = counts.to_numpy().sum(axis=0).astype(float)
     assigned = np.zeros((len(SPLITS), counts.shape[1]))
     split_of: dict[object, str] = {}
