@@ -19,8 +19,6 @@ DATASET_PROJECT = "pose2gloss"
 DATASET_NAME = "gislr"
 SAMPLE_DIR = Path("data/sample")
 LANDMARK_DIR = "train_landmark_files"
-# The bundled sample: enough signs and participants to learn from, small enough for a laptop run.
-SAMPLE_SIZE = {"n_signs": 20, "n_participants": 6, "sequences_per_sign": 4, "seed": 0}
 FINGERPRINT_TAG = "content-"  # + a fingerprint of the folder: an unchanged folder reuses its version
 
 
@@ -52,7 +50,7 @@ def local_data_root(data_dir: str | Path, generate_sample: bool = True) -> Path:
         from pose2gloss.data.synthetic import generate_sample as generate
 
         print(f"{root} has no {INDEX_FILE}: generating the synthetic sample there", flush=True)
-        generate(root, **SAMPLE_SIZE)
+        generate(root)  # the default sample (synthetic.DEFAULT_SIZE, seed 0)
         missing = missing_gislr_parts(root)
     if missing:
         raise FileNotFoundError(

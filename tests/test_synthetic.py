@@ -1,4 +1,4 @@
-"""The synthetic sample must look exactly like the real GISLR data, be reproducible and be learnable."""
+"""The synthetic sample must look exactly like the real GISLR data, be reproducible, hard in its ways and learnable."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ import pytest
 from pose2gloss.data import load_index, load_sequence
 from pose2gloss.data.signs import GISLR_SIGNS
 from pose2gloss.data.synthetic import (
+    FAMILY_SIZE,
     MAX_FRAMES,
     MIN_FRAMES,
+    N_FAMILIES,
+    Participant,
     generate_sample,
     main,
     sample_signs,
+    sign_family,
+    sign_spec,
+    synthesize_landmarks,
 )
 from pose2gloss.landmarks import (
     LANDMARK_TYPES,
@@ -86,11 +92,102 @@ def test_sign_map_is_the_full_vocabulary(sample: Path) -> None:
     assert mapping == {sign: i for i, sign in enumerate(GISLR_SIGNS)}
 
 
-def test_sample_signs_are_real_and_spread() -> None:
+def test_sample_signs_are_real_whole_families_spread_over_the_vocabulary() -> None:
     assert sample_signs(250) == GISLR_SIGNS
     signs = sample_signs(25)
     assert len(set(signs)) == 25 and set(signs) <= set(GISLR_SIGNS)
-    assert signs[0] == GISLR_SIGNS[0] and signs[-1] == GISLR_SIGNS[-1]
+    families = [sign_family(GISLR_SIGNS.index(s)) for s in signs]
+    assert families[0] == 0 and families[-1] == N_FAMILIES - 1
+    counts = pd.Series(families).value_counts(sort=False)
+    assert (counts.iloc[:-1] == FAMILY_SIZE).all()
+
+
+def _wrist_path(label: int) -> np.ndarray:
+    spec = sign_spec(label)
+    u = np.linspace(0, 1, 32)[:, None, None]
+    waves = spec.right.amps * np.sin(2 * np.pi * spec.right.freqs[:, None] * u + spec.right.phases)
+    return spec.right.centre + waves.sum(axis=1)
+
+
+def test_signs_of_a_family_look_alike_but_differ() -> None:
+    """Look-alikes: members share most of their movement, unlike signs of different families."""
+    within, across = [], []
+    for family in range(0, 30, 3):
+        a, b, c = (_wrist_path(FAMILY_SIZE * family + m) for m in range(3))
+        within += [np.abs(a - b).mean(), np.abs(b - c).mean()]
+        across.append(np.abs(a - _wrist_path(FAMILY_SIZE * (family + 1))).mean())
+        specs = [sign_spec(FAMILY_SIZE * family + m) for m in range(3)]
+        assert (specs[0].left is None) == (specs[1].left is None) == (specs[2].left is None)
+        np.testing.assert_array_equal(specs[0].right.curl_start, specs[1].right.curl_start)
+    assert np.median(within) < 0.5 * np.median(across)
+
+
+def test_no_two_signs_of_a_family_are_the_same() -> None:
+    def movement(label: int) -> tuple[object, ...]:
+        spec = sign_spec(label)
+        return (
+            _wrist_path(label).round(6).tobytes(),
+            spec.right.curl_end.tobytes(),
+            spec.right.roll_end,
+            spec.mouth_amp,
+        )
+
+    for family in range(N_FAMILIES):
+        members = [movement(FAMILY_SIZE * family + m) for m in range(FAMILY_SIZE)]
+        assert len(set(members)) == FAMILY_SIZE
+
+
+def _participant(**style: object) -> Participant:
+    base = {
+        "participant_id": 1,
+        "scale": 0.35,
+        "origin": np.array([0.5, 0.7]),
+        "speed": 1.0,
+        "reach": 1.0,
+        "face_size": 1.0,
+        "neck": 1.0,
+        "space_shift": np.zeros(2),
+        "left_handed": False,
+        "laxness": 0.0,
+        "rhythm": 0.0,
+        "jitter": 0.0,
+        "dropout": 0.0,
+    }
+    return Participant(**{**base, **style})  # type: ignore[arg-type]
+
+
+def test_left_handed_signers_sign_the_mirror_image() -> None:
+    one_handed = next(label for label in range(250) if sign_spec(label).left is None)
+    right = synthesize_landmarks(sign_spec(one_handed), _participant(), np.random.default_rng(0))
+    left = synthesize_landmarks(sign_spec(one_handed), _participant(left_handed=True), np.random.default_rng(0))
+    assert np.isnan(right[:, 468:489]).all() and not np.isnan(right[:, 522:]).all()
+    assert np.isnan(left[:, 522:]).all() and not np.isnan(left[:, 468:489]).all()
+    seen = ~np.isnan(left[:, 468, 0]) & ~np.isnan(right[:, 522, 0])
+    centre = 2 * 0.5  # the body's centre line is at the participant's origin x
+    np.testing.assert_allclose(left[seen, 468:489, 0], centre - right[seen, 522:, 0], atol=1e-5)
+
+
+def test_tracking_loses_hands_in_bursts_and_jitters() -> None:
+    spec = sign_spec(0)
+    clean = synthesize_landmarks(spec, _participant(), np.random.default_rng(1))
+    noisy = synthesize_landmarks(spec, _participant(jitter=0.02, dropout=0.1), np.random.default_rng(1))
+    assert clean.shape == noisy.shape
+    lost = np.isnan(noisy[:, 522, 0])
+    assert lost.sum() > np.isnan(clean[:, 522, 0]).sum()
+    assert np.any(lost[1:] & lost[:-1])  # bursts, not only single frames
+    seen = ~np.isnan(noisy[:, 522, 0]) & ~np.isnan(clean[:, 522, 0])
+    assert np.abs(noisy[seen, 522:] - clean[seen, 522:]).max() > 1e-3
+
+
+def test_style_changes_speed_and_amplitude() -> None:
+    spec = sign_spec(0)
+    rng = lambda: np.random.default_rng(2)  # noqa: E731
+    slow = synthesize_landmarks(spec, _participant(speed=0.6), rng())
+    fast = synthesize_landmarks(spec, _participant(speed=1.6), rng())
+    assert len(slow) - len(fast) > 15  # same draws, so the same idle frames, if any
+    small = synthesize_landmarks(spec, _participant(reach=0.75), rng())
+    large = synthesize_landmarks(spec, _participant(reach=1.3), rng())
+    assert np.nanstd(large[:, 522, :2], axis=0).sum() > np.nanstd(small[:, 522, :2], axis=0).sum()
 
 
 def test_parquet_schema_and_row_order(sample: Path, index: pd.DataFrame) -> None:
@@ -123,22 +220,20 @@ def test_row_id_is_frame_type_index(sample: Path, index: pd.DataFrame) -> None:
     assert frame["row_id"][0] == f"{frame['frame'][0]}-face-0"
 
 
-def test_hands_go_missing_as_nan_rows(sample: Path, index: pd.DataFrame) -> None:
-    right_missing, left_absent, left_present = 0, 0, 0
+def test_hands_and_face_go_missing_as_whole_nan_rows(sample: Path, index: pd.DataFrame) -> None:
+    hand_frames_lost, face_lost = 0, 0
     for path in index["path"]:
         seq = load_sequence(sample / path)
-        assert not np.isnan(seq[:, :468]).any() and not np.isnan(seq[:, 489:522]).any()
-        for start in (468, 522):
-            nan = np.isnan(seq[:, start : start + 21])
+        assert not np.isnan(seq[:, 489:522]).any()  # the pose model always answers
+        for part in (slice(0, 468), slice(468, 489), slice(522, 543)):
+            nan = np.isnan(seq[:, part])
             assert (nan.all(axis=(1, 2)) | ~nan.any(axis=(1, 2))).all()
-        right = np.isnan(seq[:, 522:, 0]).all(axis=1)
-        assert right.mean() < 0.5
-        right_missing += int(right.sum())
-        left = np.isnan(seq[:, 468:489, 0]).all(axis=1)
-        left_absent += int(left.all())
-        left_present += int(not left.all())
-    assert right_missing > 0
-    assert left_absent > 0 and left_present > 0
+        hands = [np.isnan(seq[:, start, 0]) for start in (468, 522)]
+        assert not (hands[0] & hands[1]).all()  # some hand is seen in some frame
+        hand_frames_lost += int(sum(h.sum() for h in hands if not h.all()))
+        face_lost += int(np.isnan(seq[:, 0, 0]).sum())
+    assert hand_frames_lost > 0
+    assert face_lost < 0.05 * sum(len(load_sequence(sample / p)) for p in index["path"])
 
 
 def test_loads_with_the_reader(sample: Path, index: pd.DataFrame) -> None:
@@ -206,7 +301,11 @@ def test_cli_reports_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_signs_are_separable_across_participants(sample: Path, index: pd.DataFrame) -> None:
-    """Nearest centroid on per-sequence normalised model landmarks must beat chance on unseen signers."""
+    """Nearest centroid on per-sequence normalised model landmarks beats chance twice over on unseen signers.
+
+    (Look-alike signs and signer styles keep such a crude classifier far from perfect; the
+    end-to-end pipeline test checks that a trained model lands in its accuracy band.)
+    """
     keep = model_landmark_indices()
 
     def features(path: str) -> np.ndarray:
@@ -223,4 +322,4 @@ def test_signs_are_separable_across_participants(sample: Path, index: pd.DataFra
         centroids = np.stack([x[train][signs[train] == s].mean(axis=0) for s in labels])
         nearest = ((x[test][:, None] - centroids[None]) ** 2).sum(axis=-1).argmin(axis=1)
         correct += int((labels[nearest] == signs[test]).sum())
-    assert correct / len(index) >= 0.8
+    assert correct / len(index) >= 2 / len(set(signs))

@@ -1,11 +1,21 @@
-"""A deterministic, learnable synthetic sample in the exact layout of the Kaggle GISLR data.
+"""A deterministic synthetic sample in the exact layout of the Kaggle GISLR data, hard in its ways.
 
 The real data cannot ship with the repository, yet the pipeline, the tests and the demos need
 something that looks like it: ``train.csv``, one parquet file of MediaPipe Holistic landmarks per
 sequence and ``sign_to_prediction_index_map.json``. Each sign is a class-specific movement of the
-hands (wrist trajectory, handshape, optional second hand and mouth opening) performed by
-participants who differ in size, position in the image and speed, so a model trained on some
-participants has to generalise to others, as with the real data.
+hands (wrist trajectory, handshape, optional second hand and mouth opening). What makes the real
+data hard is built in, so that a model's accuracy, the model selection and the hyperparameter
+search have something to decide:
+
+- confusable signs: signs come in families of three that share a handshape, a location and a
+  path, and differ from each other in only a few details (one wave of the path, two fingers of the
+  end handshape, the hand's rotation, a shifted location or the mouth);
+- participant style: signers differ in size, position, speed, amplitude, the laxness of their
+  handshapes, their personal rhythm, and some are left-handed (they sign the mirror image);
+- tracking: per-frame jitter, bursts of frames where the tracker loses a hand (and rarely the
+  face), and occasional glitches where a hand jumps;
+- length: most sequences hold a few dozen frames, some only a handful (a clipped sign), some are
+  long (idle frames before and after the sign, hands out of view).
 
 The meaning of a sign (its movement) depends only on its label id, not on ``seed``: samples drawn
 with different seeds are different recordings of the same vocabulary.
@@ -21,7 +31,7 @@ import argparse
 import csv
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -39,14 +49,21 @@ from pose2gloss.landmarks import (
     N_LANDMARKS,
     TYPE_OFFSETS,
     TYPE_SIZES,
+    mirror_permutation,
 )
 
 LANDMARK_DIR: Final[str] = "train_landmark_files"
 
 MAX_PARTICIPANTS: Final[int] = 1000
 MAX_SEQUENCES_PER_SIGN: Final[int] = 1000
-MIN_FRAMES: Final[int] = 15
-MAX_FRAMES: Final[int] = 90
+MIN_FRAMES: Final[int] = 4
+MAX_FRAMES: Final[int] = 160
+# Signs 3k, 3k+1 and 3k+2 of the vocabulary form a family of look-alikes (the last one takes four).
+FAMILY_SIZE: Final[int] = 3
+N_FAMILIES: Final[int] = len(GISLR_SIGNS) // FAMILY_SIZE
+# The default sample (with seed 0), which `python -m pose2gloss.data.synthetic` and the pipeline
+# generate: enough signs and participants to learn from, small enough for a laptop run.
+DEFAULT_SIZE: Final[dict[str, int]] = {"n_signs": 20, "n_participants": 6, "sequences_per_sign": 4}
 
 # Salts that keep the random streams for different purposes independent of each other.
 _SIGN_SALT: Final[int] = 7_310_251
@@ -55,9 +72,20 @@ _IDS_STREAM: Final[int] = 0
 _PARTICIPANT_STREAM: Final[int] = 1
 _SEQUENCE_STREAM: Final[int] = 2
 
-_BASE_FRAMES: Final[float] = 45.0
+_BASE_FRAMES: Final[float] = 32.0
 _N_WAVES: Final[int] = 2
 _NOISE_BODY_UNITS: Final[float] = 0.008
+# How far apart the members of a family are (1: each differs in two details of typical size).
+_VARIATION: Final[float] = 1.4
+_VARIATIONS_PER_SIGN: Final[int] = 2
+# Every fifth participant (the third, the eighth, ...) signs with the left hand.
+_LEFT_HANDED_EVERY: Final[int] = 5
+_LEFT_HANDED_FIRST: Final[int] = 2
+# Shares of recordings that are a clipped part of the sign, or padded with idle frames.
+_CLIPPED_SHARE: Final[float] = 0.08
+_IDLE_SHARE: Final[float] = 0.25
+_FACE_DROPOUT: Final[float] = 0.01
+_GLITCH_RATE: Final[float] = 0.02
 
 # Body geometry in "body units": origin between the shoulders, shoulder width 1, y pointing down,
 # the person's right side at negative x (a camera facing the signer).
@@ -67,6 +95,7 @@ _MOUTH_BELOW_HEAD: Final[float] = 0.17
 _RIGHT_SHOULDER: Final[tuple[float, float]] = (-0.5, 0.0)
 _LEFT_SHOULDER: Final[tuple[float, float]] = (0.5, 0.0)
 _REST_WRIST_LEFT: Final[tuple[float, float]] = (0.5, 1.25)
+_REST_WRIST_RIGHT: Final[tuple[float, float]] = (-0.5, 1.25)
 _ARM_SEGMENT: Final[float] = 0.72
 
 # Hand model (right hand, angles in degrees from "fingers up", positive towards +x):
@@ -106,18 +135,18 @@ class HandMotion:
 
 @dataclass(frozen=True)
 class SignSpec:
-    """The class-defining movement of one sign."""
+    """The class-defining movement of one sign (for a right-handed signer)."""
 
     label: int
-    right: HandMotion
-    left: HandMotion | None  # None: one-handed sign, the left hand stays out of view
+    right: HandMotion  # the dominant hand
+    left: HandMotion | None  # None: one-handed sign, the other hand stays out of view
     mouth_amp: float  # 0: the mouth stays closed
     mouth_freq: float
 
 
 @dataclass(frozen=True)
 class Participant:
-    """A signer: where they stand in the image, how big they are and how fast they sign."""
+    """A signer: body, placement, pace and style, and how well the tracker follows them."""
 
     participant_id: int
     scale: float  # shoulder width in image units
@@ -127,35 +156,60 @@ class Participant:
     face_size: float
     neck: float  # multiplies the head height above the shoulders
     space_shift: np.ndarray  # (2,) personal offset of the signing space
+    left_handed: bool  # signs the mirror image, the left hand leading
+    laxness: float  # in [0, 1): handshapes drift towards half-curled
+    rhythm: float  # personal unevenness of pace within a sign, in (-1, 1)
+    jitter: float  # tracking noise on the hands, body units
+    dropout: float  # per-frame chance that the tracker starts losing a hand
+
+
+def sign_family(label: int) -> int:
+    """The family of look-alike signs that ``label`` belongs to."""
+    return min(label // FAMILY_SIZE, N_FAMILIES - 1)
 
 
 def sample_signs(n_signs: int) -> tuple[str, ...]:
-    """The ``n_signs`` glosses of the sample, spread evenly over the 250-sign vocabulary."""
+    """The ``n_signs`` glosses of the sample: whole families, spread evenly over the vocabulary.
+
+    Taking families whole keeps the look-alikes that make the real task hard in the sample.
+    """
     _check_int("n_signs", n_signs, 1, len(GISLR_SIGNS))
-    ids = np.round(np.linspace(0, len(GISLR_SIGNS) - 1, n_signs)).astype(int)
-    return tuple(GISLR_SIGNS[i] for i in ids)
+    n_families = min(N_FAMILIES, -(-n_signs // FAMILY_SIZE))
+    families = np.round(np.linspace(0, N_FAMILIES - 1, n_families)).astype(int)
+    labels = [label for label in range(len(GISLR_SIGNS)) if sign_family(label) in set(families.tolist())]
+    return tuple(GISLR_SIGNS[i] for i in labels[:n_signs])
 
 
 def sign_spec(label: int) -> SignSpec:
-    """The movement of sign ``label``; it depends on the label only, never on the sample seed."""
-    rng = np.random.default_rng([_SIGN_SALT, label])
+    """The movement of sign ``label``; it depends on the label only, never on the sample seed.
+
+    The family's shared movement, plus :data:`_VARIATIONS_PER_SIGN` details of its own.
+    """
+    family = sign_family(label)
+    rng = np.random.default_rng([_SIGN_SALT, family])
     right = _random_hand_motion(rng, centre_x=(-0.55, 0.25), centre_y=(-0.85, 0.6))
-    left: HandMotion | None = None
-    if rng.random() < 0.5:
-        if rng.random() < 0.5:
-            left = _mirrored_motion(right, rng)
-        else:
-            left = _random_hand_motion(rng, centre_x=(-0.25, 0.55), centre_y=(-0.6, 0.7))
+    left_kind = rng.choice(["none", "none", "mirrored", "own"])
+    own_left = _random_hand_motion(rng, centre_x=(-0.25, 0.55), centre_y=(-0.6, 0.7))
+    phase_lag = float(rng.uniform(-0.3, 0.3))
     mouth_amp = float(rng.uniform(0.4, 1.0)) if rng.random() < 0.35 else 0.0
-    return SignSpec(label, right, left, mouth_amp, float(rng.choice([0.5, 1.0, 2.0])))
+    mouth_freq = float(rng.choice([0.5, 1.0, 2.0]))
+
+    member = np.random.default_rng([_SIGN_SALT, family, label])
+    for variation in member.choice(5, size=_VARIATIONS_PER_SIGN, replace=False):
+        if variation == 4:
+            mouth_amp = 0.0 if mouth_amp > 0 else float(member.uniform(0.5, 1.0))
+        else:
+            right = _vary_motion(right, int(variation), member)
+    left = {"none": None, "mirrored": _mirrored_motion(right, phase_lag), "own": own_left}[str(left_kind)]
+    return SignSpec(label, right, left, mouth_amp, mouth_freq)
 
 
 def generate_sample(
     out_dir: Path | str,
     *,
-    n_signs: int = 25,
-    n_participants: int = 8,
-    sequences_per_sign: int = 4,
+    n_signs: int = DEFAULT_SIZE["n_signs"],
+    n_participants: int = DEFAULT_SIZE["n_participants"],
+    sequences_per_sign: int = DEFAULT_SIZE["sequences_per_sign"],
     seed: int = 0,
 ) -> Path:
     """Write a GISLR-layout sample of ``n_signs * n_participants * sequences_per_sign`` sequences.
@@ -190,31 +244,45 @@ def generate_sample(
 
 
 def synthesize_landmarks(spec: SignSpec, participant: Participant, rng: np.random.Generator) -> np.ndarray:
-    """One recording of ``spec`` by ``participant``: float32 (frames, 543, 3), NaN for missing hands."""
-    n_frames = _sequence_length(participant, rng)
-    u = _warped_time(n_frames, rng)
+    """One recording of ``spec`` by ``participant``: float32 (frames, 543, 3), NaN where untracked."""
+    u, signing = _timeline(participant, rng)
+    n_frames = len(u)
     amp = participant.reach * rng.uniform(0.88, 1.12)
     shift = participant.space_shift + rng.normal(0.0, 0.03, size=2)
-    right_wrist = _wrist_path(spec.right, u, amp, shift)
-    right = _hand_points(right_wrist, _curl(spec.right, u), _roll(spec.right, u), mirror=False)
+    right_wrist = _at_rest(_wrist_path(spec.right, u, amp, shift), signing, _REST_WRIST_RIGHT)
+    right = _hand_points(right_wrist, _curl(spec.right, u, participant), _roll(spec.right, u), mirror=False)
     if spec.left is None:
         left_wrist = np.broadcast_to(np.asarray(_REST_WRIST_LEFT), (n_frames, 2))
         left = _hand_points(left_wrist, np.full((n_frames, 5), 0.3), np.zeros(n_frames), mirror=True)
     else:
         left_wrist = _wrist_path(spec.left, u, amp, shift * np.array([-1.0, 1.0]))
-        left = _hand_points(left_wrist, _curl(spec.left, u), _roll(spec.left, u), mirror=True)
+        left_wrist = _at_rest(left_wrist, signing, _REST_WRIST_LEFT)
+        left = _hand_points(left_wrist, _curl(spec.left, u, participant), _roll(spec.left, u), mirror=True)
+    for hand in (left, right):
+        hand += rng.normal(0.0, participant.jitter, size=hand.shape)
+        glitch = rng.random(n_frames) < _GLITCH_RATE
+        hand[glitch] += rng.normal(0.0, 0.25, size=(int(glitch.sum()), 1, 3)) * np.array([1.0, 1.0, 0.0])
     head = _head_offset(n_frames, rng)
     mouth = spec.mouth_amp * 0.5 * (1.0 - np.cos(2 * np.pi * spec.mouth_freq * u))
     face = _face_points(mouth, participant) + head[:, None, :]
     pose = _pose_points(right, left, head, participant)
     body = np.concatenate([face, left, pose, right], axis=1)
     body += rng.normal(0.0, _NOISE_BODY_UNITS, size=body.shape)
+    dominant, other = "right_hand", "left_hand"
+    if participant.left_handed:
+        body = body[:, mirror_permutation()]
+        body[..., 0] *= -1.0
+        dominant, other = other, dominant
     coords = _to_image(body, participant)
-    _drop_hand_frames(coords, "right_hand", rng)
+    coords[~signing, _type_slice("left_hand")] = np.nan
+    coords[~signing, _type_slice("right_hand")] = np.nan
+    _drop_hand_frames(coords, dominant, participant.dropout, rng, keep=signing)
     if spec.left is None:
-        coords[:, _type_slice("left_hand")] = np.nan
+        coords[:, _type_slice(other)] = np.nan
     else:
-        _drop_hand_frames(coords, "left_hand", rng)
+        _drop_hand_frames(coords, other, participant.dropout, rng)
+    lost_face = rng.random(n_frames) < _FACE_DROPOUT
+    coords[lost_face, _type_slice("face")] = np.nan
     return coords.astype(np.float32)
 
 
@@ -244,9 +312,16 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point: write the sample and print a one-line summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data/sample"), help="output directory")
-    parser.add_argument("--signs", type=int, default=25, help="number of signs (1..250)")
-    parser.add_argument("--participants", type=int, default=8, help="number of participants")
-    parser.add_argument("--sequences-per-sign", type=int, default=4, help="sequences per sign and participant")
+    parser.add_argument("--signs", type=int, default=DEFAULT_SIZE["n_signs"], help="number of signs (1..250)")
+    parser.add_argument(
+        "--participants", type=int, default=DEFAULT_SIZE["n_participants"], help="number of participants"
+    )
+    parser.add_argument(
+        "--sequences-per-sign",
+        type=int,
+        default=DEFAULT_SIZE["sequences_per_sign"],
+        help="sequences per sign and participant",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     args = parser.parse_args(argv)
     try:
@@ -294,9 +369,30 @@ def _random_hand_motion(
     )
 
 
-def _mirrored_motion(motion: HandMotion, rng: np.random.Generator) -> HandMotion:
+def _vary_motion(motion: HandMotion, variation: int, rng: np.random.Generator) -> HandMotion:
+    """``motion`` with one detail changed: 0 one wave of the path, 1 two fingers of the end
+    handshape, 2 the hand's final rotation, 3 the location."""
+    if variation == 0:
+        wave = int(rng.integers(_N_WAVES))
+        amps, phases = motion.amps.copy(), motion.phases.copy()
+        amps[wave] += rng.normal(0.0, 0.1 * _VARIATION, size=2)
+        phases[wave] += rng.choice([-1.0, 1.0], size=2) * rng.uniform(0.5, 1.2, size=2) * _VARIATION
+        return replace(motion, amps=amps, phases=phases)
+    if variation == 1:
+        curl = motion.curl_end.copy()
+        for finger in rng.choice(5, size=2, replace=False):
+            step = rng.uniform(0.3, 0.5) * _VARIATION
+            curl[finger] = curl[finger] + step if curl[finger] < 0.5 else curl[finger] - step
+        return replace(motion, curl_end=np.clip(curl, 0.0, 1.0))
+    if variation == 2:
+        return replace(motion, roll_end=motion.roll_end + rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.6) * _VARIATION)
+    angle = rng.uniform(0.0, 2 * np.pi)
+    move = rng.uniform(0.08, 0.16) * _VARIATION * np.array([np.cos(angle), np.sin(angle)])
+    return replace(motion, centre=motion.centre + move)
+
+
+def _mirrored_motion(motion: HandMotion, phase_lag: float) -> HandMotion:
     """The other hand doing the mirror image of ``motion`` (symmetric two-handed signs)."""
-    phase_lag = rng.uniform(-0.3, 0.3)
     return HandMotion(
         centre=motion.centre * np.array([-1.0, 1.0]),
         amps=motion.amps * np.array([-1.0, 1.0]),
@@ -316,24 +412,45 @@ def _random_participant(seed: int, index: int, participant_id: int) -> Participa
         participant_id=participant_id,
         scale=float(rng.uniform(0.28, 0.42)),
         origin=np.array([rng.uniform(0.4, 0.6), rng.uniform(0.62, 0.8)]),
-        speed=float(rng.uniform(0.7, 1.4)),
-        reach=float(rng.uniform(0.9, 1.1)),
+        speed=float(rng.uniform(0.6, 1.6)),
+        reach=float(rng.uniform(0.75, 1.3)),
         face_size=float(rng.uniform(0.9, 1.1)),
         neck=float(rng.uniform(0.9, 1.1)),
-        space_shift=rng.normal(0.0, 0.04, size=2),
+        space_shift=rng.normal(0.0, 0.06, size=2),
+        left_handed=index % _LEFT_HANDED_EVERY == _LEFT_HANDED_FIRST,
+        laxness=float(rng.uniform(0.0, 0.35)),
+        rhythm=float(rng.uniform(-0.5, 0.5)),
+        jitter=float(rng.uniform(0.004, 0.02)),
+        dropout=float(rng.uniform(0.01, 0.06)),
     )
 
 
-def _sequence_length(participant: Participant, rng: np.random.Generator) -> int:
-    """Frames of one recording: slower participants and random hesitation give longer sequences."""
-    n = round(_BASE_FRAMES / participant.speed * rng.uniform(0.8, 1.25))
-    return int(np.clip(n, MIN_FRAMES, MAX_FRAMES))
+def _timeline(participant: Participant, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised sign time per frame, and which frames show the sign (the rest are idle).
+
+    Slower participants and hesitation give longer signs; some recordings catch only part of
+    the sign in a handful of frames, others hold idle frames before and after it.
+    """
+    n_sign = round(_BASE_FRAMES / participant.speed * rng.uniform(0.75, 1.3))
+    start, end = rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)
+    kind = rng.random()
+    if kind < _CLIPPED_SHARE:
+        n_sign = int(rng.integers(MIN_FRAMES, 13))
+        start = rng.uniform(0.0, 0.4)
+        end = start + rng.uniform(0.4, 0.6)
+    u = np.linspace(start, end, max(n_sign, MIN_FRAMES))
+    u = u + np.clip(participant.rhythm + rng.uniform(-0.2, 0.2), -0.9, 0.9) * (u - start) * (end - u)
+    before = after = 0
+    if _CLIPPED_SHARE <= kind < _CLIPPED_SHARE + _IDLE_SHARE:
+        before, after = (int(v) for v in rng.integers(4, 40, size=2))
+    signing = np.concatenate([np.zeros(before, bool), np.ones(len(u), bool), np.zeros(after, bool)])
+    u = np.concatenate([np.full(before, u[0]), u, np.full(after, u[-1])])
+    return u[:MAX_FRAMES], signing[:MAX_FRAMES]
 
 
-def _warped_time(n_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Normalised sign time per frame, slightly trimmed and non-uniformly paced."""
-    u = np.linspace(rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0), n_frames)
-    return u + rng.uniform(-0.4, 0.4) * u * (1.0 - u)
+def _at_rest(wrist: np.ndarray, signing: np.ndarray, rest: tuple[float, float]) -> np.ndarray:
+    """Wrist positions with the idle frames at the rest position (hands down, out of view)."""
+    return np.where(signing[:, None], wrist, np.asarray(rest))
 
 
 def _smoothstep(u: np.ndarray) -> np.ndarray:
@@ -348,10 +465,11 @@ def _wrist_path(motion: HandMotion, u: np.ndarray, amp: float, shift: np.ndarray
     return motion.centre + shift + amp * np.sum(motion.amps[None] * np.sin(angles), axis=1)
 
 
-def _curl(motion: HandMotion, u: np.ndarray) -> np.ndarray:
-    """Finger curl (frames, 5) morphing from the start to the end handshape."""
+def _curl(motion: HandMotion, u: np.ndarray, participant: Participant) -> np.ndarray:
+    """Finger curl (frames, 5) morphing from the start to the end handshape, as lax as the signer."""
     w = _smoothstep(u)[:, None]
-    return (1.0 - w) * motion.curl_start + w * motion.curl_end
+    curl = (1.0 - w) * motion.curl_start + w * motion.curl_end
+    return (1.0 - participant.laxness) * curl + participant.laxness * 0.5
 
 
 def _roll(motion: HandMotion, u: np.ndarray) -> np.ndarray:
@@ -496,10 +614,23 @@ def _type_slice(landmark_type: str) -> slice:
     return slice(start, start + TYPE_SIZES[landmark_type])
 
 
-def _drop_hand_frames(coords: np.ndarray, landmark_type: str, rng: np.random.Generator) -> None:
-    """Blank a few random frames of a hand, as when the hand tracker loses it; keep one visible."""
-    missing = rng.random(coords.shape[0]) < rng.uniform(0.03, 0.1)
-    missing[rng.integers(coords.shape[0])] = False
+def _drop_hand_frames(
+    coords: np.ndarray,
+    landmark_type: str,
+    rate: float,
+    rng: np.random.Generator,
+    keep: np.ndarray | None = None,
+) -> None:
+    """Blank bursts of 1-8 frames of a hand, as when the tracker loses it for a moment.
+
+    With ``keep``, one of those frames stays visible whatever the bursts, so the sign is seen.
+    """
+    n_frames = coords.shape[0]
+    missing = np.zeros(n_frames, dtype=bool)
+    for start in np.flatnonzero(rng.random(n_frames) < rate):
+        missing[start : start + int(rng.integers(1, 9))] = True
+    if keep is not None and keep.any():
+        missing[rng.choice(np.flatnonzero(keep))] = False
     coords[missing, _type_slice(landmark_type)] = np.nan
 
 
