@@ -21,6 +21,12 @@ CARD_FILE = "model_card.json"
 PRODUCTION_POINTER = "production.json"
 DEFAULT_RUNS_DIR = Path("runs")
 
+# How a bundle is published to a ClearML server: a model whose weights package is the bundle
+# folder, found by the server through this name and the production tag.
+BUNDLE_MODEL_NAME = "pose2gloss-bundle"
+BUNDLE_MODEL_FRAMEWORK = "TensorFlowLite"
+PRODUCTION_TAG = "production"
+
 
 class BundleError(ValueError):
     """A bundle that is missing files or whose files do not match its card."""
@@ -65,13 +71,24 @@ def write_bundle(directory: str | Path, sign_map: dict[str, int], card: dict[str
 
 
 def read_bundle(directory: str | Path, verify: bool = True) -> ModelBundle:
-    """Read a bundle; with ``verify``, every file's checksum must match the card."""
+    """Read a bundle; with ``verify``, every file's checksum must match the card.
+
+    A card without the checksums of the model and the sign map cannot be verified, so with
+    ``verify`` it is refused rather than trusted.
+    """
     directory = Path(directory)
     card_path = directory / CARD_FILE
     if not card_path.is_file():
         raise BundleError(f"{directory}: {CARD_FILE} missing; not a model bundle")
     card = json.loads(card_path.read_text())
-    for name, expected in card.get("files", {}).items():
+    files = card.get("files") or {}
+    unchecked = [name for name in (MODEL_FILE, SIGN_MAP_FILE) if name not in files]
+    if verify and unchecked:
+        raise BundleError(
+            f"{card_path}: no checksum for {', '.join(unchecked)}; an unverifiable bundle is not used "
+            "(export it again with pose2gloss.export)"
+        )
+    for name, expected in files.items():
         path = directory / name
         if not path.is_file():
             raise BundleError(f"{directory}: {name} listed in the card but missing")

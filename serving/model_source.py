@@ -1,21 +1,28 @@
 """Find, verify and load the model to serve.
 
 In order: an explicit path (``POSE2GLOSS_MODEL``: a bundle folder, or one of its ``.tflite``
-files), the newest ClearML model tagged ``production`` when a ClearML server is configured
-(downloaded once into a local cache, checksums verified), or the bundle that the last offline
+files); the newest ClearML model named ``pose2gloss-bundle`` and tagged ``production`` in the
+``pose2gloss`` project or any of its subprojects, when a ClearML server is configured
+(downloaded once into a local cache); or, with no server, the bundle that the last offline
 pipeline run recorded in ``runs/production.json``. Whatever the source, the sign map comes from
 the bundle and every file is checked against the card's checksums before it is served.
+
+When ClearML is asked and cannot give the model, that is the answer: the server stays unready
+with the reason. Only ``POSE2GLOSS_MODEL_FALLBACK=local`` lets it serve the local pointer instead.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pose2gloss.bundle import (
+    BUNDLE_MODEL_NAME,
     CARD_FILE,
     PRODUCTION_POINTER,
     BundleError,
@@ -28,11 +35,15 @@ from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
 
-BUNDLE_ARTIFACT = "bundle"  # name of the artifact that holds the bundle on a pipeline task
+MAX_CANDIDATES = 100  # tagged bundle models looked at, newest first, to find one in the project
 
 
 class ModelNotFound(RuntimeError):
     """No source yielded a model; the message lists what was tried."""
+
+
+class ModelUnavailable(RuntimeError):
+    """ClearML was asked for the model and could not give it; the server stays unready."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class ServedModel:
     source: str  # "POSE2GLOSS_MODEL", "clearml" or "runs/production.json"
     location: str  # where it came from: a path or a ClearML id
     model_file: Path
+    fallback_reason: str | None = None  # why the local pointer is served instead of ClearML's model
 
     @property
     def model_id(self) -> str:
@@ -58,29 +70,47 @@ class ServedModel:
 
 
 def load_model(settings: Settings) -> ServedModel:
-    """The model to serve, from the first source that has one (see the module docstring)."""
+    """The model to serve, from the first source that has one (see the module docstring).
+
+    Raises:
+        ModelUnavailable: ClearML was asked and failed, and no fallback was allowed (or it failed too).
+        ModelNotFound: no ClearML, and no local pointer either.
+    """
     if settings.model:
         return load_path(Path(settings.model), "POSE2GLOSS_MODEL", settings.num_threads)
-    tried = ["POSE2GLOSS_MODEL: not set"]
-    if clearml_wanted(settings):
-        try:
-            return load_from_clearml(settings)
-        except Exception as err:  # noqa: BLE001 - a broken server or download must not stop a fallback
-            if settings.clearml == "on":
-                raise
-            log.warning("ClearML model not used: %s", err)
-            tried.append(f"ClearML: {err}")
-    else:
-        tried.append("ClearML: no server configured" if settings.clearml == "auto" else "ClearML: off")
-    pointed = production_bundle_dir(settings.runs_dir)
-    if pointed is not None:
-        return load_path(pointed, f"{Path(settings.runs_dir).name}/{PRODUCTION_POINTER}", settings.num_threads)
-    tried.append(f"{Path(settings.runs_dir) / PRODUCTION_POINTER}: not found")
-    raise ModelNotFound(
-        "no model to serve; tried "
-        + "; ".join(tried)
-        + ". Set POSE2GLOSS_MODEL to a bundle folder, or run the pipeline first."
+    pointer = Path(settings.runs_dir) / PRODUCTION_POINTER
+    if not clearml_wanted(settings):
+        skipped = "ClearML: no server configured" if settings.clearml == "auto" else "ClearML: off"
+        served = _load_pointer(settings)
+        if served is None:
+            raise ModelNotFound(
+                f"no model to serve; tried POSE2GLOSS_MODEL: not set; {skipped}; {pointer}: not found. "
+                "Set POSE2GLOSS_MODEL to a bundle folder, or run the pipeline first."
+            )
+        return served
+    try:
+        return load_from_clearml(settings)
+    except Exception as err:  # noqa: BLE001 - any failure (lookup, download, checksums) is the same answer
+        reason = f"ClearML model lookup failed: {type(err).__name__}: {err}"
+    if settings.model_fallback != "local":
+        raise ModelUnavailable(
+            f"{reason}. Fix the ClearML server or its '{settings.clearml_tag}' model, set POSE2GLOSS_MODEL, "
+            f"or set POSE2GLOSS_MODEL_FALLBACK=local to serve {pointer} instead."
+        )
+    served = _load_pointer(settings)
+    if served is None:
+        raise ModelUnavailable(f"{reason}; POSE2GLOSS_MODEL_FALLBACK=local, but {pointer}: not found.")
+    log.warning("%s; serving %s (POSE2GLOSS_MODEL_FALLBACK=local)", reason, pointer)
+    return ServedModel(
+        served.bundle, served.classifier, served.source, served.location, served.model_file, fallback_reason=reason
     )
+
+
+def _load_pointer(settings: Settings) -> ServedModel | None:
+    pointed = production_bundle_dir(settings.runs_dir)
+    if pointed is None:
+        return None
+    return load_path(pointed, f"{Path(settings.runs_dir).name}/{PRODUCTION_POINTER}", settings.num_threads)
 
 
 def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
@@ -114,33 +144,20 @@ def clearml_wanted(settings: Settings) -> bool:
 
 
 def load_from_clearml(settings: Settings) -> ServedModel:
-    """The newest ClearML model tagged ``settings.clearml_tag``, else the newest such task.
+    """The newest ClearML bundle model tagged ``settings.clearml_tag``, downloaded once and verified.
 
-    A tagged model holds the bundle folder as its weights package. A tagged task holds it as its
-    ``bundle`` artifact (what step 7 uploads), or is a pipeline whose step task does. The bundle
-    is downloaded once into ``settings.cache_dir/<id>`` and verified on every start.
+    The model's weights package is the bundle folder (``get_local_copy`` extracts it). It is
+    cached in ``settings.cache_dir/model-<id>`` and verified on every start; a broken cached copy
+    is fetched again once.
     """
     from clearml import Model, Task  # only here: the server runs without ClearML installed
 
-    tag, project = settings.clearml_tag, settings.clearml_project or None
-    models = Model.query_models(project_name=project, tags=[tag], max_results=1)  # ordered newest first
-    if models:
-        item = models[0]
-        key, location = f"model-{item.id}", f"ClearML model {item.id}"
-
-        def fetch() -> str:
-            return item.get_local_copy(extract_archive=True, raise_on_error=True)
-    else:
-        holder = _task_with_bundle(Task, tag, project)
-        key, location = f"task-{holder.id}", f"ClearML task {holder.id} artifact '{BUNDLE_ARTIFACT}'"
-
-        def fetch() -> str:
-            return holder.artifacts[BUNDLE_ARTIFACT].get_local_copy(extract_archive=True, raise_on_error=True)
-
-    cached = Path(settings.cache_dir) / key
+    item = find_bundle_model(Model, Task, settings.clearml_tag, settings.clearml_project or None)
+    location = f"ClearML model {item.id}"
+    cached = Path(settings.cache_dir) / f"model-{item.id}"
     for attempt in range(2):
         if not (cached / CARD_FILE).is_file():
-            _store(Path(fetch()), cached)
+            _store(Path(item.get_local_copy(extract_archive=True, raise_on_error=True)), cached)
         try:
             served = load_path(cached, "clearml", settings.num_threads)
         except BundleError as err:
@@ -154,26 +171,30 @@ def load_from_clearml(settings: Settings) -> ServedModel:
     raise AssertionError("unreachable")
 
 
-def _task_with_bundle(task_class, tag: str, project: str | None):
-    """The newest finished task tagged ``tag`` that has the bundle artifact, or whose step has it.
+def find_bundle_model(model_class: Any, task_class: Any, tag: str, project: str | None) -> Any:
+    """The newest model named ``pose2gloss-bundle`` tagged ``tag`` in ``project`` or its subprojects.
 
-    ``project`` also admits its subprojects (ClearML keeps pipelines in ``<project>/.pipelines``).
+    ``Model.query_models(project_name=...)`` matches one project exactly, and cannot even name the
+    hidden ``<project>/.pipelines/<pipeline>`` projects where pipeline steps publish their models.
+    So the project and all its subprojects, hidden ones included, are listed first, and the
+    newest tagged bundle models are kept when they belong to one of them.
     """
-    finished = {"order_by": ["-last_update"], "status": ["completed", "published"]}
-    for task in task_class.get_tasks(tags=[tag], task_filter=dict(finished)):
-        name = task.get_project_name() or ""
-        if project and name != project and not name.startswith(project + "/"):
-            continue
-        if BUNDLE_ARTIFACT in task.artifacts:
-            return task
-        for step in task_class.get_tasks(task_filter={**finished, "parent": task.id}):
-            if BUNDLE_ARTIFACT in step.artifacts:
-                return step
-    where = f" in project '{project}'" if project else ""
-    raise ModelNotFound(
-        f"no ClearML model tagged '{tag}'{where}, and no finished task or pipeline tagged '{tag}' "
-        f"with a '{BUNDLE_ARTIFACT}' artifact"
-    )
+    where = ""
+    if project:
+        found = task_class.get_projects(
+            name=f"^{re.escape(project)}(/.*)?$", search_hidden=True, only_fields=["id", "name"]
+        )
+        names = {p.id: p.name for p in found}
+        if not names:
+            raise ModelNotFound(f"no ClearML project '{project}'")
+        where = f" in project '{project}' or its subprojects ({', '.join(sorted(names.values()))})"
+    candidates = model_class.query_models(
+        model_name=BUNDLE_MODEL_NAME, tags=[tag], include_archived=False, max_results=MAX_CANDIDATES
+    )  # newest first
+    for model in candidates:
+        if not project or model.project in names:
+            return model
+    raise ModelNotFound(f"no ClearML model named '{BUNDLE_MODEL_NAME}' tagged '{tag}'{where}")
 
 
 def _store(downloaded: Path, cached: Path) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pose2gloss import __version__
 from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
 from serving.decode import Decoded, InputError, Limits, decode_json, decode_npy, decode_npz, decode_parquet, sniff_file
-from serving.model_source import ServedModel, load_model
+from serving.model_source import ModelUnavailable, ServedModel, load_model
 from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
@@ -97,6 +97,14 @@ class Ready(BaseModel):
     model_file: str
     created: str | None
     num_classes: int
+    fallback_reason: str | None = Field(
+        None, description="why the local model is served instead of ClearML's (POSE2GLOSS_MODEL_FALLBACK=local)"
+    )
+
+
+class NotReady(BaseModel):
+    ready: bool = Field(examples=[False])
+    reason: str = Field(examples=["ClearML model lookup failed: ConnectionError: ..."])
 
 
 class Problem(BaseModel):
@@ -105,10 +113,11 @@ class Problem(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "body cannot be parsed (empty, not JSON, corrupt file)"},
-    401: {"model": Problem, "description": "missing or wrong X-API-Key (only when POSE2GLOSS_API_KEY is set)"},
+    401: {"model": Problem, "description": "missing or wrong X-API-Key"},
     413: {"model": Problem, "description": "body larger than POSE2GLOSS_MAX_BODY_BYTES"},
     415: {"model": Problem, "description": "unsupported Content-Type"},
     422: {"model": Problem, "description": "parsed, but not a valid landmark sequence; the message says where"},
+    503: {"model": Problem, "description": "no model loaded (GET /ready says why)"},
 }
 
 
@@ -123,22 +132,37 @@ def _example_frame() -> list[list[float | None]]:
     return frame
 
 
-_LANDMARKS_SCHEMA = {
-    "type": "array",
-    "minItems": 1,
-    "description": f"frames × {N_LANDMARKS} landmarks × [x, y, z]; null for a missing point",
-    "items": {
+def _landmarks_schema(limits: Limits) -> dict[str, Any]:
+    """Exactly what the JSON decoder accepts, limits included; at least one point must be present."""
+    coordinate = {"type": ["number", "null"], "minimum": -limits.max_abs_coord, "maximum": limits.max_abs_coord}
+    present = {"type": "array", "contains": {"type": "array", "contains": {"type": "number"}}}
+    return {
         "type": "array",
-        "minItems": N_LANDMARKS,
-        "maxItems": N_LANDMARKS,
-        "items": {"type": "array", "minItems": N_COORDS, "maxItems": N_COORDS, "items": {"type": ["number", "null"]}},
-    },
+        "minItems": 1,
+        "maxItems": limits.max_frames,
+        "contains": present,
+        "description": f"frames × {N_LANDMARKS} landmarks × [x, y, z]; null for a missing point, not all missing",
+        "items": {
+            "type": "array",
+            "minItems": N_LANDMARKS,
+            "maxItems": N_LANDMARKS,
+            "items": {"type": "array", "minItems": N_COORDS, "maxItems": N_COORDS, "items": coordinate},
+        },
+    }
+
+
+def _binary(description: str) -> dict[str, Any]:
+    return {"schema": {"type": "string", "format": "binary", "description": description}}
+
+
+_TOP_K_SCHEMA = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "description": "number of glosses to return; null or absent: the query's top_k, else the server's default",
 }
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
-_TOP_K_SCHEMA = {"type": "integer", "minimum": 1, "description": "number of glosses to return"}
 
 
-def _predict_body() -> dict[str, Any]:
+def _predict_body(limits: Limits) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
@@ -148,7 +172,7 @@ def _predict_body() -> dict[str, Any]:
                         "type": "object",
                         "required": ["landmarks"],
                         "additionalProperties": False,
-                        "properties": {"landmarks": _LANDMARKS_SCHEMA, "top_k": _TOP_K_SCHEMA},
+                        "properties": {"landmarks": _landmarks_schema(limits), "top_k": _TOP_K_SCHEMA},
                     },
                     "examples": {
                         "one frame": {
@@ -157,11 +181,8 @@ def _predict_body() -> dict[str, Any]:
                         }
                     },
                 },
-                "application/x-npy": {
-                    **_BINARY,
-                    "example": "numpy.save(f, float32 array (frames, 543, 3)), NaN = missing",
-                },
-                "application/vnd.apache.parquet": {**_BINARY, "example": "one Kaggle GISLR sequence file"},
+                "application/x-npy": _binary("numpy.save(f, float32 array (frames, 543, 3)), NaN = missing"),
+                "application/vnd.apache.parquet": _binary("one Kaggle GISLR sequence file"),
                 MULTIPART: {
                     "schema": {
                         "type": "object",
@@ -180,12 +201,12 @@ def _predict_body() -> dict[str, Any]:
     }
 
 
-def _batch_body() -> dict[str, Any]:
+def _batch_body(limits: Limits) -> dict[str, Any]:
     item = {
         "type": "object",
         "required": ["landmarks"],
         "additionalProperties": False,
-        "properties": {"landmarks": _LANDMARKS_SCHEMA},
+        "properties": {"landmarks": _landmarks_schema(limits)},
     }
     return {
         "requestBody": {
@@ -197,7 +218,7 @@ def _batch_body() -> dict[str, Any]:
                         "required": ["sequences"],
                         "additionalProperties": False,
                         "properties": {
-                            "sequences": {"type": "array", "minItems": 1, "items": item},
+                            "sequences": {"type": "array", "minItems": 1, "maxItems": limits.max_batch, "items": item},
                             "top_k": _TOP_K_SCHEMA,
                         },
                     },
@@ -210,7 +231,7 @@ def _batch_body() -> dict[str, Any]:
                         }
                     },
                 },
-                "application/x-npz": {**_BINARY, "example": "numpy.savez(f, *arrays): each (frames, 543, 3)"},
+                "application/x-npz": _binary("numpy.savez(f, *arrays): each (frames, 543, 3)"),
             },
         }
     }
@@ -330,15 +351,25 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = served or await run_in_threadpool(load_model, settings)
+        try:
+            model = served or await run_in_threadpool(load_model, settings)
+        except ModelUnavailable as err:  # up but unready: /ready says why, and so does the log
+            log.error("not ready: %s", err)
+            app.state.not_ready = str(err)
+            model = None
         app.state.model = model
         app.state.executor = ThreadPoolExecutor(
             settings.inference_threads or os.cpu_count() or 1, thread_name_prefix="pose2gloss-infer"
         )
-        metrics.model.labels(model.model_id, model.source).set(1)
-        log.info(
-            "serving model %s (%d glosses) from %s: %s", model.model_id, len(model.signs), model.source, model.location
-        )
+        if model is not None:
+            metrics.model.labels(model.model_id, model.source).set(1)
+            log.info(
+                "serving model %s (%d glosses) from %s: %s",
+                model.model_id,
+                len(model.signs),
+                model.source,
+                model.location,
+            )
         yield
         app.state.executor.shutdown(wait=True)
         app.state.model = None
@@ -356,12 +387,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         lifespan=lifespan,
     )
     app.state.model = None
+    app.state.not_ready = "model not loaded yet"
     app.state.settings = settings
 
     def current_model(request: Request) -> ServedModel:
         model = request.app.state.model
         if model is None:
-            raise InputError("model not loaded yet", 503, "not_ready")
+            raise InputError(f"not ready: {request.app.state.not_ready}", 503, "not_ready")
         return model
 
     @app.exception_handler(InputError)
@@ -376,13 +408,14 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
+    # The key is declared in the OpenAPI schema (as required) only when one is configured.
+    key_check = [Depends(require_api_key)] if settings.api_key else []
+    error_responses = {code: doc for code, doc in ERROR_RESPONSES.items() if code != 401 or settings.api_key}
+
     def top_predictions(model: ServedModel, scores: np.ndarray, k: int) -> list[Prediction]:
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # the model's probabilities, served as they are
         if not np.isfinite(scores).all():
             raise RuntimeError(f"model {model.model_id} produced non-finite scores")
-        if scores.min() < 0 or abs(scores.sum() - 1.0) > 1e-3:  # logits: turn them into probabilities
-            scores = np.exp(scores - scores.max())
-            scores /= scores.sum()
         k = min(k, len(scores))
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.argsort(-scores[best], kind="stable")]
@@ -400,8 +433,11 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             results.append(SequenceResult(predictions=top_predictions(model, scores, k), frames=len(sequence)))
         return results, total * 1000.0
 
-    def pick_top_k(body_k: int | None, query_k: int | None) -> int:
-        return body_k or query_k or settings.top_k
+    def pick_top_k(model: ServedModel, body_k: int | None, query_k: int | None) -> int:
+        """The body's ``top_k``, else the query's, else the default; a bad query value is refused either way."""
+        if query_k is not None:
+            _check_k(query_k, model)
+        return _check_k(body_k or query_k or settings.top_k, model)
 
     async def read_body(request: Request, kinds: tuple[tuple[str, ...], ...]) -> tuple[str, bytes]:
         """The media type (checked against ``kinds`` before reading) and the body bytes."""
@@ -430,10 +466,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         "/ready",
         tags=["probes"],
         summary="Readiness: the model is loaded",
-        responses={503: {"model": Problem, "description": "model not loaded"}},
+        response_model=Ready,
+        responses={503: {"model": NotReady, "description": "no model loaded, and why"}},
     )
-    def ready(request: Request) -> Ready:
-        model = current_model(request)
+    def ready(request: Request) -> Ready | JSONResponse:
+        model = request.app.state.model
+        if model is None:
+            return JSONResponse({"ready": False, "reason": request.app.state.not_ready}, status_code=503)
         return Ready(
             ready=True,
             model_id=model.model_id,
@@ -442,6 +481,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             model_file=model.model_file.name,
             created=model.created,
             num_classes=len(model.signs),
+            fallback_reason=model.fallback_reason,
         )
 
     @app.get("/model", tags=["probes"], summary="The served model's card and gloss list")
@@ -454,9 +494,9 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         tags=["predict"],
         summary="Glosses for one landmark sequence",
         response_model=PredictResponse,
-        responses=ERROR_RESPONSES,
-        openapi_extra=_predict_body(),
-        dependencies=[Depends(require_api_key)],
+        responses=error_responses,
+        openapi_extra=_predict_body(limits),
+        dependencies=key_check,
     )
     async def predict(
         request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses to return")] = None
@@ -476,7 +516,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
                 found = sniff_file(body, limits)
                 decoded = found if isinstance(found, Decoded) else Decoded([found])
             metrics.decode.labels(media.split("/")[-1]).observe(time.perf_counter() - start)
-            k = _check_k(pick_top_k(decoded.top_k, top_k), model)
+            k = pick_top_k(model, decoded.top_k, top_k)
             results, ms = run(model, decoded.sequences, k)
             return PredictResponse(
                 model_id=model.model_id,
@@ -492,9 +532,9 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         tags=["predict"],
         summary="Glosses for several sequences",
         response_model=BatchResponse,
-        responses=ERROR_RESPONSES,
-        openapi_extra=_batch_body(),
-        dependencies=[Depends(require_api_key)],
+        responses=error_responses,
+        openapi_extra=_batch_body(limits),
+        dependencies=key_check,
     )
     async def predict_batch(
         request: Request, top_k: Annotated[int | None, Query(ge=1, description="glosses per sequence")] = None
@@ -506,12 +546,22 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             start = time.perf_counter()
             decoded = decode_json(body, limits, batch=True) if media in JSON_TYPES else decode_npz(body, limits)
             metrics.decode.labels(media.split("/")[-1]).observe(time.perf_counter() - start)
-            k = _check_k(pick_top_k(decoded.top_k, top_k), model)
+            k = pick_top_k(model, decoded.top_k, top_k)
             results, ms = run(model, decoded.sequences, k)
             return BatchResponse(model_id=model.model_id, results=results, inference_ms=round(ms, 3))
 
         return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
 
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with ``top_k`` bounded by the loaded model's number of glosses."""
+        schema = default_openapi()
+        if app.state.model is not None:
+            _bound_top_k(schema["paths"], len(app.state.model.signs))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -521,13 +571,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         app,
         latency_highr_buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         latency_lowr_buckets=(0.01, 0.1, 1),
-    ).expose(app, include_in_schema=True, tags=["probes"])
+    ).expose(
+        app, include_in_schema=True, tags=["probes"], summary="Prometheus metrics", response_class=PlainTextResponse
+    )
     return app
 
 
-API_KEY = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="required when the server has POSE2GLOSS_API_KEY set"
-)
+API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the server's POSE2GLOSS_API_KEY")
 
 
 async def require_api_key(request: Request, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
@@ -535,6 +585,28 @@ async def require_api_key(request: Request, key: Annotated[str | None, Security(
     expected = request.app.state.settings.api_key.encode()
     if expected and not (key and secrets.compare_digest(key.encode(), expected)):
         raise InputError(f"missing or wrong {API_KEY_HEADER} header", 401, "api_key")
+
+
+def _bound_top_k(node: Any, maximum: int) -> None:
+    """Give every ``top_k`` (query parameter or body field) under ``node`` its maximum."""
+    if isinstance(node, list):
+        for item in node:
+            _bound_top_k(item, maximum)
+        return
+    if not isinstance(node, dict):
+        return
+    targets = [node["schema"]] if node.get("name") == "top_k" and "schema" in node else []
+    targets += (
+        [node["properties"]["top_k"]]
+        if isinstance(node.get("properties"), dict) and "top_k" in node["properties"]
+        else []
+    )
+    for target in targets:
+        for option in [target, *target.get("anyOf", [])]:
+            if "integer" in np.atleast_1d(option.get("type", [])):
+                option["maximum"] = maximum
+    for value in node.values():
+        _bound_top_k(value, maximum)
 
 
 def _check_k(k: int, model: ServedModel) -> int:

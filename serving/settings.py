@@ -20,7 +20,8 @@ class Settings:
 
     model: str = ""  # a bundle folder or a .tflite file inside one; empty: ClearML, then runs/production.json
     runs_dir: Path = Path("runs")  # where the offline pipeline records the production bundle
-    clearml: str = "auto"  # auto: ask ClearML when a server is configured; on: must; off: never
+    clearml: str = "auto"  # auto: ask ClearML when a server is configured; on: always; off: never
+    model_fallback: str = ""  # "local": serve runs/production.json when ClearML cannot give the model
     clearml_tag: str = "production"
     clearml_project: str = "pose2gloss"  # only models and tasks of this project (and its subprojects); empty: any
     cache_dir: Path = Path.home() / ".cache" / "pose2gloss" / "models"  # bundles downloaded from ClearML
@@ -67,5 +68,7 @@ class Settings:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
         if self.clearml not in ("auto", "on", "off"):
             raise ValueError(f"{ENV_PREFIX}CLEARML must be auto, on or off, got {self.clearml!r}")
+        if self.model_fallback not in ("", "local"):
+            raise ValueError(f"{ENV_PREFIX}MODEL_FALLBACK must be empty or local, got {self.model_fallback!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"{ENV_PREFIX}PORT must be 1..65535, got {self.port}")

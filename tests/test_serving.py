@@ -23,7 +23,7 @@ from pose2gloss.bundle import BundleError, record_production
 from pose2gloss.data.gislr import load_sequence
 from pose2gloss.data.signs import GISLR_SIGNS
 from serving.decode import Limits, landmarks_to_array
-from serving.model_source import ModelNotFound, load_model, load_path
+from serving.model_source import ModelNotFound, ModelUnavailable, load_model, load_path
 from serving.pose2gloss import create_app
 from serving.settings import Settings
 from tests.gislr_files import random_sequence, sequence_frame, write_sequence
@@ -211,6 +211,27 @@ def test_served_top1_equals_keras_top1_on_sample_sequences(client, keras_model, 
         in_order = np.asarray([served[sign] for sign in GISLR_SIGNS])
         np.testing.assert_allclose(in_order, keras_scores, rtol=1e-4, atol=1e-7)
         assert len(sequence) == response.json()["frames"]
+
+
+def test_scores_are_the_models_outputs_as_they_are(tmp_path, rng):
+    """A model whose outputs are not probabilities is served as it is (step 7 catches such exports)."""
+    import keras
+
+    from pose2gloss.export import export_bundle
+    from pose2gloss.features import FeatureConfig
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((64, 356))
+    logits = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling1D()(inputs))  # no softmax
+    signs = {"a": 0, "b": 1, "c": 2, "d": 3}
+    directory = export_bundle(keras.Model(inputs, logits), FeatureConfig(), tmp_path, signs, {"model_id": "logits"})
+    logits_model = load_path(directory, "test")
+    sequence = random_sequence(rng, 9)
+    raw = logits_model.classifier.predict(sequence).reshape(-1)
+    assert raw.min() < 0 or abs(raw.sum() - 1) > 0.01  # really not a distribution
+    with TestClient(create_app(Settings(), served=logits_model)) as logits_client:
+        served = scores_of(logits_client.post("/predict?top_k=4", content=as_npy(sequence), headers=NPY))
+    np.testing.assert_allclose([served[sign] for sign in signs], raw, rtol=1e-6)
 
 
 def test_metrics(client, rng):
@@ -557,6 +578,16 @@ def test_oversized_body_gets_413_declared_or_streamed(served):
 # API key
 
 
+def test_openapi_declares_the_key_only_when_one_is_configured(client, served):
+    for path in ("/predict", "/predict/batch"):
+        operation = client.get("/openapi.json").json()["paths"][path]["post"]
+        assert "security" not in operation and "401" not in operation["responses"]
+    with TestClient(create_app(Settings(api_key="s3cret"), served=served)) as secured:
+        for path in ("/predict", "/predict/batch"):
+            operation = secured.get("/openapi.json").json()["paths"][path]["post"]
+            assert operation["security"] == [{"APIKeyHeader": []}] and "401" in operation["responses"]
+
+
 def test_api_key(served, rng):
     body = as_npy(random_sequence(rng, 3))
     with TestClient(create_app(Settings(api_key="s3cret"), served=served)) as secured:
@@ -608,41 +639,54 @@ def test_tampered_bundle_is_refused(bundle_dir, tmp_path):
         load_model(Settings(model=str(tmp_path / "nowhere")))
 
 
-def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: bool = True):
-    """A stand-in ``clearml`` module: a tagged model, or a tagged pipeline whose step 7 task has the bundle."""
+def test_bundle_without_checksums_is_refused(bundle_dir, tmp_path):
+    import shutil
+
+    for dropped in ("files", "sign_to_prediction_index_map.json"):
+        copy = Path(shutil.copytree(bundle_dir, tmp_path / dropped))
+        card = json.loads((copy / "model_card.json").read_text())
+        if dropped == "files":
+            del card["files"]
+        else:
+            del card["files"][dropped]
+        (copy / "model_card.json").write_text(json.dumps(card))
+        with pytest.raises(BundleError, match="no checksum for"):
+            load_model(Settings(model=str(copy)))
+
+
+def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], calls: list, models=None, projects=None):
+    """A stand-in for the ClearML SDK boundary: projects (hidden ones included) and tagged models.
+
+    ``models`` are ``(id, project id)``, newest first, as ``Model.query_models`` returns them;
+    ``projects`` are ``(id, name)``. The fake answers ``get_projects`` the way the server does:
+    hidden projects only with ``search_hidden``, names matched as a regular expression.
+    """
+    import re
+
+    models = [("abc123", "p-pipe")] if models is None else models
+    projects = (
+        [("p-root", "pose2gloss"), ("p-pipe", "pose2gloss/.pipelines/pose2gloss")] if projects is None else projects
+    )
 
     class FakeModel:
-        id = "abc123"
+        def __init__(self, model_id, project):
+            self.id, self.project = model_id, project
 
         @staticmethod
-        def query_models(project_name, tags, max_results):
-            assert project_name == "pose2gloss" and tags == ["production"] and max_results == 1
-            return [FakeModel()] if models else []
+        def query_models(**kwargs):
+            calls.append(("query_models", kwargs))
+            return [FakeModel(*m) for m in models]
 
         def get_local_copy(self, extract_archive, raise_on_error):
             downloads.append(self.id)
-            return str(bundle_dir)
-
-    class FakeArtifact:
-        def get_local_copy(self, extract_archive, raise_on_error):
-            downloads.append("step7")
-            return str(bundle_dir.parent)  # an extracted folder artifact: the bundle one level down
+            return str(bundle_dir)  # a weights package comes back as the extracted folder
 
     class FakeTask:
-        def __init__(self, task_id, artifacts, project="pose2gloss/.pipelines/pose2gloss"):
-            self.id, self.artifacts, self.project = task_id, artifacts, project
-
-        def get_project_name(self):
-            return self.project
-
         @staticmethod
-        def get_tasks(tags=None, task_filter=None):
-            assert task_filter["status"] == ["completed", "published"]
-            if tags == ["production"]:  # newest first: another project's pipeline, then ours
-                return [FakeTask("other", {"bundle": FakeArtifact()}, "someone-else"), FakeTask("pipe42", {})]
-            if task_filter.get("parent") == "pipe42":
-                return [FakeTask("step6", {"hpo_result": object()}), FakeTask("step7", {"bundle": FakeArtifact()})]
-            return []
+        def get_projects(**kwargs):
+            calls.append(("get_projects", kwargs))
+            visible = [(i, n) for i, n in projects if kwargs.get("search_hidden") or "/." not in n]
+            return [types.SimpleNamespace(id=i, name=n) for i, n in visible if re.search(kwargs["name"], n)]
 
     module = types.ModuleType("clearml")
     module.Model, module.Task = FakeModel, FakeTask
@@ -651,7 +695,7 @@ def _fake_clearml(monkeypatch, bundle_dir: Path, downloads: list[str], models: b
 
 def test_model_from_clearml_is_cached_and_verified(bundle_dir, tmp_path, monkeypatch):
     downloads: list[str] = []
-    _fake_clearml(monkeypatch, bundle_dir, downloads)
+    _fake_clearml(monkeypatch, bundle_dir, downloads, [])
     settings = Settings(clearml="on", cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs")
     first = load_model(settings)
     assert first.source == "clearml" and "abc123" in first.location and downloads == ["abc123"]
@@ -661,19 +705,43 @@ def test_model_from_clearml_is_cached_and_verified(bundle_dir, tmp_path, monkeyp
     assert load_model(settings).model_id == "serving-test" and downloads == ["abc123", "abc123"]  # fetched again
 
 
-def test_model_from_clearml_pipeline_artifact(bundle_dir, tmp_path, monkeypatch):
+def test_clearml_search_finds_the_bundle_published_by_a_pipeline_step(bundle_dir, tmp_path, monkeypatch):
+    """Pipeline steps publish into the hidden ``pose2gloss/.pipelines/<name>`` project."""
     downloads: list[str] = []
-    _fake_clearml(monkeypatch, bundle_dir, downloads, models=False)
+    calls: list = []
+    projects = [
+        ("p-root", "pose2gloss"),
+        ("p-pipe", "pose2gloss/.pipelines/pose2gloss"),
+        ("p-other", "pose2gloss-old"),
+        ("p-else", "someone-else"),
+    ]
+    models = [("newest-elsewhere", "p-else"), ("old-project", "p-other"), ("step7", "p-pipe"), ("older", "p-root")]
+    _fake_clearml(monkeypatch, bundle_dir, downloads, calls, models, projects)
     served = load_model(Settings(clearml="on", cache_dir=tmp_path / "cache"))
-    assert served.source == "clearml" and "step7" in served.location and downloads == ["step7"]
+    assert served.source == "clearml" and served.location == "ClearML model step7" and downloads == ["step7"]
+    (_, project_query), (_, model_query) = calls
+    assert project_query["search_hidden"] is True  # .pipelines projects are hidden
+    assert model_query["model_name"] == "pose2gloss-bundle" and model_query["tags"] == ["production"]
+    assert "project_name" not in model_query  # one exact project would miss the pipeline's
+    assert model_query["include_archived"] is False
 
 
-def test_clearml_failure_falls_back_to_the_offline_pointer(bundle_dir, tmp_path, monkeypatch):
+def test_clearml_without_a_tagged_bundle_names_what_it_looked_for(bundle_dir, tmp_path, monkeypatch):
+    _fake_clearml(monkeypatch, bundle_dir, [], [], models=[("elsewhere", "p-else")])
+    with pytest.raises(ModelUnavailable, match="no ClearML model named 'pose2gloss-bundle' tagged 'production'"):
+        load_model(Settings(clearml="on", cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs"))
+    _fake_clearml(monkeypatch, bundle_dir, [], [], projects=[("p-else", "someone-else")])
+    with pytest.raises(ModelUnavailable, match="no ClearML project 'pose2gloss'"):
+        load_model(Settings(clearml="on", cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs"))
+
+
+def _clearml_down(monkeypatch) -> None:
+    """A configured ClearML server that cannot be reached."""
     module = types.ModuleType("clearml")
 
     class Broken:
         @staticmethod
-        def query_models(**kwargs):
+        def get_projects(**kwargs):
             raise ConnectionError("server unreachable")
 
     module.Model, module.Task = Broken, Broken
@@ -681,13 +749,37 @@ def test_clearml_failure_falls_back_to_the_offline_pointer(bundle_dir, tmp_path,
     monkeypatch.setenv("CLEARML_API_HOST", "http://clearml.invalid:8008")
     monkeypatch.setenv("CLEARML_API_ACCESS_KEY", "key")
     monkeypatch.delenv("CLEARML_OFFLINE_MODE", raising=False)
+
+
+def test_clearml_failure_leaves_the_server_unready_with_the_reason(bundle_dir, tmp_path, monkeypatch, caplog, rng):
+    _clearml_down(monkeypatch)
+    record_production(bundle_dir, tmp_path / "runs")  # present, but not asked for: no silent fallback
+    settings = Settings(runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache")  # clearml="auto": configured
+    with caplog.at_level("ERROR", logger="uvicorn.error.pose2gloss"), TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["ready"] is False
+        reason = ready.json()["reason"]
+        assert "ClearML model lookup failed" in reason and "server unreachable" in reason
+        assert "POSE2GLOSS_MODEL_FALLBACK=local" in reason
+        refused = client.post("/predict", content=as_npy(random_sequence(rng, 3)), headers=NPY)
+        assert refused.status_code == 503 and "server unreachable" in refused.json()["detail"]
+    assert "server unreachable" in caplog.text
+
+
+def test_local_fallback_only_when_asked(bundle_dir, tmp_path, monkeypatch):
+    _clearml_down(monkeypatch)
     record_production(bundle_dir, tmp_path / "runs")
-    served = load_model(Settings(runs_dir=tmp_path / "runs"))  # clearml="auto": configured, but down
-    assert served.source == "runs/production.json"
-    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
+    settings = Settings.from_env({"POSE2GLOSS_MODEL_FALLBACK": "local"}, runs_dir=tmp_path / "runs")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/ready").json()
+        assert ready["source"] == "runs/production.json" and "server unreachable" in ready["fallback_reason"]
+    with pytest.raises(ModelUnavailable, match="FALLBACK=local, but .*nothing/production.json: not found"):
+        load_model(Settings(runs_dir=tmp_path / "nothing", model_fallback="local"))
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")  # no server: the local pointer is the embedded default
     assert load_model(Settings(runs_dir=tmp_path / "runs")).source == "runs/production.json"
-    with pytest.raises(ConnectionError):
-        load_model(Settings(runs_dir=tmp_path / "runs", clearml="on"))
+    with pytest.raises(ValueError, match="POSE2GLOSS_MODEL_FALLBACK must be empty or local"):
+        Settings.from_env({"POSE2GLOSS_MODEL_FALLBACK": "anything"})
 
 
 def test_app_fails_to_start_without_a_model(tmp_path):
@@ -725,6 +817,50 @@ def test_serving_does_not_import_tensorflow():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# The OpenAPI schema, fuzzed (slow: a few hundred generated requests)
+
+FUZZ_EXAMPLES = 150  # generated requests per run, spread over every operation and media type
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api_key", ["", "fuzz-key"], ids=["no key", "api key"])
+def test_the_schema_matches_behaviour_under_a_fuzzer(served, api_key):
+    """Schemathesis, in-process: no 5xx, every status, response and content type as documented,
+    schema-violating requests refused with a 4xx, and the API key enforced only where declared.
+
+    Any bytes fit ``format: binary``, so for binary and multipart bodies the fuzzer cannot tell
+    valid from invalid: there, "schema-valid" random bytes are not expected to be accepted.
+    """
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings, strategies
+    from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    app = create_app(Settings(api_key=api_key, max_frames=4, max_batch=3), served=served)  # small bodies
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    if api_key:
+        schema.config.update(headers={"X-API-Key": api_key})
+    schemathesis.serializer.alias(
+        ["application/x-npy", "application/vnd.apache.parquet", "application/x-npz"], "application/octet-stream"
+    )
+    cases = strategies.one_of([schema.as_strategy(mode) for mode in GenerationMode])
+
+    @given(cases)
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same requests on every CI run
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+    def check(case):
+        binary = case.media_type not in (None, "application/json")
+        case.call_and_validate(excluded_checks=[positive_data_acceptance] if binary else [])
+
+    check()
 
 
 # ---------------------------------------------------------------------------------------------
