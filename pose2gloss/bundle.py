@@ -21,12 +21,6 @@ CARD_FILE = "model_card.json"
 PRODUCTION_POINTER = "production.json"
 DEFAULT_RUNS_DIR = Path("runs")
 
-# How a bundle is published to a ClearML server: a model whose weights package is the bundle
-# folder, found by the server through this name and the production tag.
-BUNDLE_MODEL_NAME = "pose2gloss-bundle"
-BUNDLE_MODEL_FRAMEWORK = "TensorFlowLite"
-PRODUCTION_TAG = "production"
-
 
 class BundleError(ValueError):
     """A bundle that is missing files or whose files do not match its card."""

@@ -71,6 +71,8 @@ def decode_json(body: bytes, limits: Limits, batch: bool = False) -> Decoded:
     allowed = BATCH_FIELDS if batch else SINGLE_FIELDS
     _check_fields(obj, allowed, "body")
     top_k = obj.get("top_k")
+    if type(top_k) is float and top_k.is_integer():  # JSON has one number type: 3.0 is the integer 3
+        top_k = int(top_k)
     if top_k is not None and (type(top_k) is not int or top_k < 1):
         raise InputError(f"top_k: expected a positive integer, got {_kind(top_k)}", reason="top_k")
     if not batch:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from pose2gloss.bundle import (
-    BUNDLE_MODEL_NAME,
     CARD_FILE,
     PRODUCTION_POINTER,
     BundleError,
@@ -31,6 +30,7 @@ from pose2gloss.bundle import (
     read_bundle,
 )
 from pose2gloss.inference import TFLiteClassifier
+from pose2gloss.tracking import BUNDLE_MODEL, server_configured
 from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
@@ -138,8 +138,6 @@ def clearml_wanted(settings: Settings) -> bool:
     """``auto``: when a ClearML server is configured, by the same rule as the pipeline steps."""
     if settings.clearml != "auto":
         return settings.clearml == "on"
-    from pose2gloss.tracking import server_configured
-
     return server_configured()
 
 
@@ -172,7 +170,9 @@ def load_from_clearml(settings: Settings) -> ServedModel:
 
 
 def find_bundle_model(model_class: Any, task_class: Any, tag: str, project: str | None) -> Any:
-    """The newest model named ``pose2gloss-bundle`` tagged ``tag`` in ``project`` or its subprojects.
+    """The newest published model named ``pose2gloss-bundle`` tagged ``tag`` in ``project`` or its subprojects.
+
+    Step 7 publishes it (``pose2gloss.tracking.publish_bundle``) and promotion moves the tag.
 
     ``Model.query_models(project_name=...)`` matches one project exactly, and cannot even name the
     hidden ``<project>/.pipelines/<pipeline>`` projects where pipeline steps publish their models.
@@ -189,12 +189,12 @@ def find_bundle_model(model_class: Any, task_class: Any, tag: str, project: str 
             raise ModelNotFound(f"no ClearML project '{project}'")
         where = f" in project '{project}' or its subprojects ({', '.join(sorted(names.values()))})"
     candidates = model_class.query_models(
-        model_name=BUNDLE_MODEL_NAME, tags=[tag], include_archived=False, max_results=MAX_CANDIDATES
+        model_name=BUNDLE_MODEL, tags=[tag], only_published=True, include_archived=False, max_results=MAX_CANDIDATES
     )  # newest first
     for model in candidates:
         if not project or model.project in names:
             return model
-    raise ModelNotFound(f"no ClearML model named '{BUNDLE_MODEL_NAME}' tagged '{tag}'{where}")
+    raise ModelNotFound(f"no published ClearML model named '{BUNDLE_MODEL}' tagged '{tag}'{where}")
 
 
 def _store(downloaded: Path, cached: Path) -> None:

@@ -169,6 +169,8 @@ def test_top_k_from_body_and_query(client, rng):
     sequence = random_sequence(rng, 4)
     assert len(scores_of(client.post("/predict?top_k=2", content=as_json(sequence), headers=JSON))) == 2
     assert len(scores_of(client.post("/predict?top_k=2", content=as_json(sequence, top_k=3), headers=JSON))) == 3
+    assert len(scores_of(client.post("/predict", content=as_json(sequence, top_k=4.0), headers=JSON))) == 4
+    assert len(scores_of(client.post("/predict?top_k=2", content=as_json(sequence, top_k=None), headers=JSON))) == 2
     everything = scores_of(client.post(f"/predict?top_k={N_CLASSES}", content=as_npy(sequence), headers=NPY))
     assert len(everything) == N_CLASSES and sum(everything.values()) == pytest.approx(1.0, abs=1e-4)
 
@@ -444,6 +446,15 @@ BAD_INPUTS = [
     ("top_k zero in body", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "top_k": 0}), 422, "top_k"),
     ("top_k string in body", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "top_k": "5"}), 422, "top_k"),
     ("top_k above classes", "/predict?top_k=251", JSON, orjson.dumps({"landmarks": [_frame()]}), 422, "250 glosses"),
+    ("top_k fraction in body", "/predict", JSON, orjson.dumps({"landmarks": [_frame()], "top_k": 2.5}), 422, "top_k"),
+    (
+        "query top_k above classes, body top_k fine",
+        "/predict?top_k=251",
+        JSON,
+        orjson.dumps({"landmarks": [_frame()], "top_k": 3}),
+        422,
+        "250 glosses",
+    ),
     ("top_k not a number", "/predict?top_k=abc", JSON, orjson.dumps({"landmarks": [_frame()]}), 422, "top_k"),
     ("npy: empty", "/predict", NPY, b"", 400, "empty body"),
     ("npy: not npy", "/predict", NPY, b"hello world", 400, "not a .npy file"),
@@ -723,12 +734,14 @@ def test_clearml_search_finds_the_bundle_published_by_a_pipeline_step(bundle_dir
     assert project_query["search_hidden"] is True  # .pipelines projects are hidden
     assert model_query["model_name"] == "pose2gloss-bundle" and model_query["tags"] == ["production"]
     assert "project_name" not in model_query  # one exact project would miss the pipeline's
-    assert model_query["include_archived"] is False
+    assert model_query["only_published"] is True and model_query["include_archived"] is False
 
 
 def test_clearml_without_a_tagged_bundle_names_what_it_looked_for(bundle_dir, tmp_path, monkeypatch):
     _fake_clearml(monkeypatch, bundle_dir, [], [], models=[("elsewhere", "p-else")])
-    with pytest.raises(ModelUnavailable, match="no ClearML model named 'pose2gloss-bundle' tagged 'production'"):
+    with pytest.raises(
+        ModelUnavailable, match="no published ClearML model named 'pose2gloss-bundle' tagged 'production'"
+    ):
         load_model(Settings(clearml="on", cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs"))
     _fake_clearml(monkeypatch, bundle_dir, [], [], projects=[("p-else", "someone-else")])
     with pytest.raises(ModelUnavailable, match="no ClearML project 'pose2gloss'"):
