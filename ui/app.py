@@ -43,6 +43,12 @@ def _translator() -> FallbackTranslator:
     return translator_from_env()
 
 
+@st.cache_resource
+def _client(url: str, api_key: str | None) -> PredictionClient:
+    """One HTTP client (and its connection pool) per server and key, shared across reruns."""
+    return PredictionClient(ClientSettings(url=url, api_key=api_key))
+
+
 def _session() -> SignSession:
     if "signs" not in st.session_state:
         st.session_state.signs = SignSession()
@@ -55,7 +61,7 @@ def _sidebar() -> tuple[PredictionClient, int]:
     url = st.sidebar.text_input("Server URL", defaults.url, help="POSE2GLOSS_SERVER_URL")
     key = st.sidebar.text_input("API key", defaults.api_key or "", type="password", help="POSE2GLOSS_API_KEY")
     top_k = int(st.sidebar.number_input("Glosses per sign (top-k)", 1, 10, 3))
-    return PredictionClient(ClientSettings(url=url, api_key=key or None)), top_k
+    return _client(url, key or None), top_k
 
 
 class Panels:
