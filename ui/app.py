@@ -112,7 +112,10 @@ def _live_tab(client: PredictionClient, top_k: int, panels: Panels) -> None:
 
         return av.VideoFrame.from_ndarray(live.process(frame.to_ndarray(format="rgb24")), format="rgb24")
 
-    ice = json.loads(os.environ.get("POSE2GLOSS_ICE_SERVERS", "[]"))
+    try:
+        ice = json.loads(os.environ.get("POSE2GLOSS_ICE_SERVERS", "[]"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"POSE2GLOSS_ICE_SERVERS must be a JSON list of ICE servers ({err})") from err
     context = webrtc_streamer(
         key="camera",
         mode=WebRtcMode.SENDRECV,
@@ -120,7 +123,7 @@ def _live_tab(client: PredictionClient, top_k: int, panels: Panels) -> None:
         media_stream_constraints={"video": True, "audio": False},
         rtc_configuration={"iceServers": ice},
     )
-    hint = st.empty()
+    hint, problem = st.empty(), st.empty()
     session = _session()
     while context.state.playing:
         finished = live.take_segments()
@@ -128,8 +131,9 @@ def _live_tab(client: PredictionClient, top_k: int, panels: Panels) -> None:
             try:
                 predict_sequences(client, [segment.landmarks], session, "webcam", top_k)
             except ServerError as err:
-                hint.error(str(err))
+                problem.error(str(err))  # stays until a sign gets through
                 continue
+            problem.empty()
             session.retranslate(_translator())
         if finished:
             panels.render(session)
