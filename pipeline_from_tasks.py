@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 split["data_dir"] = str(root)
             else:  # agents cannot see this machine's folder: publish it as a dataset version first
                 split.setdefault("dataset_id", register_dataset(root))
+        if args.promote and not offline:  # with a server, step 7 applies the production tag
+            overrides.setdefault("model_evaluation", {})["promote"] = True
         steps = pipeline.build_steps(overrides, full=args.full)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(str(err)) from err

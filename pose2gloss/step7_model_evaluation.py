@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pose2gloss import tracking
 
-DEFAULTS = {"hpo_task_id": "", "split_task_id": "", "augment_task_id": "", "transform_task_id": ""}
+DEFAULTS = {"hpo_task_id": "", "split_task_id": "", "augment_task_id": "", "transform_task_id": "", "promote": False}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose2gloss.promotion import identify_test_set, predictions_table
     from pose2gloss.train import load_trained
 
-    missing = [k for k, v in params.items() if not v]
+    missing = [k for k, v in params.items() if not v and k != "promote"]
     if missing:
         raise SystemExit(f"required parameters missing: {missing}")
     verdict = tracking.artifact_json(params["hpo_task_id"], "hpo_result")
@@ -134,6 +134,26 @@ def main(argv: list[str] | None = None) -> None:
     }
     tracking.upload_json(task, "metrics", report)
     print(f"test top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} ({card['model_name']})", flush=True)
+    if not task.is_offline():
+        _publish_and_promote(task, report, force=params["promote"])
+
+
+def _publish_and_promote(task, report: dict, *, force: bool) -> None:
+    """With a server: publish the bundle as the model the server loads, and move the ``production`` tag
+    to it if the promotion check passes (same test set, at least as good; or ``promote``)."""
+    from pose2gloss.promotion import Contender, decide, describe
+
+    record = {k: v for k, v in report.items() if k != "per_class_accuracy"}
+    model_id = tracking.publish_bundle(task, tracking.artifact_local_copy(task.id, "bundle"), record)
+    current = tracking.production_bundle()
+    decision = decide(
+        Contender.from_record(record, name=model_id),
+        Contender.from_record(current[1], name=current[0]) if current else None,
+        force=force,
+    )
+    untagged = tracking.move_production_tag(model_id) if decision.promote else []
+    tracking.upload_json(task, "promotion", {**decision.to_dict(), "model_id": model_id, "untagged": untagged})
+    print(f"bundle model {model_id}: {describe(decision)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,19 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     assert scores.shape == (len(bundle.signs),) and np.isclose(scores.sum(), 1.0, atol=1e-4)
     assert len(list(Path(summary["sessions_dir"]).glob("offline-*.zip"))) >= 8 + 2  # steps, trials, controller
 
+    # The decisions, with their evidence, are in the summary.
+    assert summary["split"]["split_by"] == "participant" and summary["split"]["participant_independent"]
+    assert {c["task_id"] for c in summary["selection"]["candidates"]} == set(evaluated)
+    assert len(summary["hpo"]["trials"]) == 2 and summary["hpo"]["replaced_selection"] == (hpo["source"] == "hpo")
+    assert summary["hpo"]["trials_finished"] + summary["hpo"]["trials_failed"] == 2
+    # Training reports its HPO objectives after every epoch (ClearML's optimiser polls for them).
+    session = Path(summary["sessions_dir"]) / ids["train_gislr"]
+    scalars = [r for line in (session / "metrics.jsonl").read_text().splitlines() for r in json.loads(line)]
+    trained_epochs = {r["iter"] for r in scalars if r.get("metric") == "loss" and r.get("variant") == "train"}
+    for objective in ("val_loss", "val_accuracy"):
+        epochs = {r["iter"] for r in scalars if r.get("metric") == objective and r.get("variant") == objective}
+        assert trained_epochs and epochs == trained_epochs
+
     from tests.test_cicd import ci_scripts_on_a_real_run  # the CI scripts on this run, offline
 
     ci_scripts_on_a_real_run(runs, summary, monkeypatch, capsys)

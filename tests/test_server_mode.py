@@ -240,6 +240,91 @@ def test_bundle_is_published_and_the_production_tag_moves(monkeypatch, tmp_path)
     assert tracking.production_bundle()[0] == second
 
 
+def test_sigterm_and_sigint_interrupt_the_waiting_controller():
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with pytest.raises(pipeline.RunInterrupted) as err, pipeline.interruptible():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)
+        assert err.value.signum == sig
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_training_that_requires_a_gpu_fails_at_once_without_one(tmp_path):
+    env = {**os.environ, "CLEARML_OFFLINE_MODE": "1", "CLEARML_CACHE_DIR": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pose2gloss.step4_model_training", "--require_gpu", "true"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "devices: ['/physical_device:CPU:0']" in done.stdout
+    assert "require_gpu is set but TensorFlow 2.19.1 sees no GPU" in done.stderr
+
+
+def test_doctor_lists_what_is_missing_without_a_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARML_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pose2gloss.doctor"],
+        cwd=REPO,
+        env={**env, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "MISSING: no ClearML server configured" in done.stdout and "problem(s)" in done.stdout
+
+
+class UploadingTask:
+    id = "evaluation-task"
+
+    def __init__(self):
+        self.uploaded = {}
+
+    def upload_artifact(self, name, artifact_object, wait_on_upload):
+        self.uploaded[name] = artifact_object
+
+
+def test_step7_tags_the_bundle_production_only_when_the_promotion_check_passes(monkeypatch, tmp_path):
+    import clearml
+
+    from pose2gloss import step7_model_evaluation as step7
+
+    monkeypatch.setattr(clearml, "Model", FakeModels.Model)
+    monkeypatch.setattr(clearml, "OutputModel", FakeModels.OutputModel)
+    FakeModels.registry = {}
+    (tmp_path / "model.tflite").write_text("x")
+    monkeypatch.setattr(tracking, "artifact_local_copy", lambda task_id, name: tmp_path)
+    same = {"data": "dataset:d1", "test_manifest": "abc", "sequences": 12}
+
+    def evaluate(top1, test_set=same, force=False):
+        task = UploadingTask()
+        report = {"test_top1": top1, "test_top5": 0.9, "test_set": test_set, "per_class_accuracy": {"a": 1.0}}
+        step7._publish_and_promote(task, report, force=force)
+        return task.uploaded["promotion"]
+
+    first = evaluate(0.7)
+    assert first["promote"] and first["case"] == "no_production"
+    assert tracking.production_bundle()[0] == first["model_id"]
+    assert "per_class_accuracy" not in tracking.production_bundle()[1]
+    worse = evaluate(0.6)
+    assert not worse["promote"] and worse["case"] == "worse"
+    other = evaluate(0.9, test_set={**same, "test_manifest": "other"})
+    assert not other["promote"] and other["case"] == "other_test_set"
+    assert tracking.production_bundle()[0] == first["model_id"]
+    better = evaluate(0.8)
+    assert better["promote"] and better["untagged"] == [first["model_id"]]
+    forced = evaluate(0.1, test_set={**same, "data": "dataset:d2"}, force=True)
+    assert forced["promote"] and tracking.production_bundle()[0] == forced["model_id"]
+    assert sum("production" in r["tags"] for r in FakeModels.registry.values()) == 1
+
+
 @pytest.mark.skipif(not SERVER, reason="needs a ClearML server: set CLEARML_API_HOST and credentials")
 def test_registering_a_step_on_a_server_leaves_a_draft():
     env = {k: v for k, v in os.environ.items() if k != "CLEARML_OFFLINE_MODE"}
