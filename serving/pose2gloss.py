@@ -484,7 +484,12 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             fallback_reason=model.fallback_reason,
         )
 
-    @app.get("/model", tags=["probes"], summary="The served model's card and gloss list")
+    @app.get(
+        "/model",
+        tags=["probes"],
+        summary="The served model's card and gloss list",
+        responses={503: ERROR_RESPONSES[503]},
+    )
     def model_card(request: Request) -> dict[str, Any]:
         model = current_model(request)
         return {"model_id": model.model_id, "source": model.source, "card": model.bundle.card, "signs": model.signs}

@@ -777,6 +777,7 @@ def test_clearml_failure_leaves_the_server_unready_with_the_reason(bundle_dir, t
         assert "POSE2GLOSS_MODEL_FALLBACK=local" in reason
         refused = client.post("/predict", content=as_npy(random_sequence(rng, 3)), headers=NPY)
         assert refused.status_code == 503 and "server unreachable" in refused.json()["detail"]
+        assert client.get("/model").status_code == 503
     assert "server unreachable" in caplog.text
 
 
