@@ -4,7 +4,8 @@ Two sources with one interface, so every CI script also runs without a server:
 
 * :class:`ServerRuns`: a ClearML server. A run is a completed pipeline controller task whose
   recorded commit (``script.version_num``) is the pull request's; production is the pipeline
-  tagged ``production`` (what the server's model lookup serves).
+  whose bundle model is tagged ``production`` (what the server serves), else the pipeline
+  tagged ``production``.
 * :class:`OfflineRuns`: the embedded default. A run is a folder under ``runs/`` with the
   ``summary.json`` the pipeline wrote and its offline ClearML sessions; production is
   ``runs/production.json``.
@@ -213,6 +214,15 @@ class ServerRuns:
         return view
 
     def production(self) -> RunView | None:
+        """The pipeline whose step 7 published the bundle model tagged production (what the server
+        serves, and what step 7's own check moves); else the newest pipeline tagged production."""
+        from clearml import Model, Task
+
+        found = tracking.production_bundle()
+        if found is not None:
+            evaluation = Task.get_task(task_id=Model(model_id=found[0]).task)
+            if evaluation.parent:
+                return self.load(Task.get_task(task_id=evaluation.parent))
         tagged = self._pipelines({"status": ["completed", "published"]}, tags=[self.tag])
         return self.load(tagged[0]) if tagged else None
 

@@ -472,7 +472,7 @@ class FakeTask:
     tasks: list[FakeTask] = []
     queries: list[dict] = []
 
-    def __init__(self, id, name, status="completed", commit="", tags=(), parent=None, artifacts=None):
+    def __init__(self, id, name, status="completed", commit="", tags=(), parent="", artifacts=None):
         self.id, self.name, self.status, self.parent = id, name, status, parent
         self.tags = list(tags)
         self.artifacts = {k: FakeArtifact(v) for k, v in (artifacts or {}).items()}
@@ -532,6 +532,7 @@ def clearml_server(monkeypatch, tmp_path):
 
     FakeTask.tasks, FakeTask.queries = [], []
     monkeypatch.setattr(clearml, "Task", FakeTask)
+    monkeypatch.setattr(tracking, "production_bundle", lambda: None)  # no bundle model tagged yet
     return pipeline
 
 
@@ -569,3 +570,18 @@ def test_server_gate_keeps_production_and_fails_on_a_worse_run(clearml_server, m
     assert FakeTask.get_task("old").tags == ["production"] and FakeTask.get_task("new").tags == []
     assert production_tagging.main(["--commit", "9999"]) == production_tagging.NOTHING_TO_COMPARE
     assert "no completed 'pose2gloss-pipeline' pipeline on the server for commit 9999" in capsys.readouterr().err
+
+
+def test_server_production_is_the_pipeline_of_the_bundle_model_tagged_production(clearml_server, monkeypatch, capsys):
+    import clearml
+
+    from cicd.runs import ServerRuns
+
+    FakeTask.tasks = [*clearml_server("old", "1111", 0.9, tags=["production"]), *clearml_server("served", "2222", 0.6)]
+    models = {"m-served": "served-eval"}  # the bundle model step 7 of 'served' published, and its task
+    monkeypatch.setattr(tracking, "production_bundle", lambda: ("m-served", {"test_top1": 0.6}))
+    monkeypatch.setattr(clearml, "Model", lambda model_id: type("M", (), {"task": models[model_id]})())
+    assert ServerRuns().production().pipeline_id == "served"  # not the stale pipeline tag on 'old'
+    monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())
+    assert production_tagging.main(["--commit", "2222"]) == production_tagging.PROMOTED
+    assert "pipeline served is already production" in capsys.readouterr().out
