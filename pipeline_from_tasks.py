@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) -> str:
     """Copy the bundle and test predictions into the run folder; promote the run if the check says so.
 
-    ``summary["promotion"]`` records the decision with its evidence (see :mod:`pose2gloss.promotion`).
+    Offline the check is applied to ``runs/production.json`` here; with a server step 7 applied it
+    to the ``production`` tag. ``summary["promotion"]`` records the decision with its evidence.
     """
     from pose2gloss.bundle import MODEL_FILE
     from pose2gloss.promotion import describe, promote_locally
@@ -155,10 +156,14 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) ->
     shutil.copytree(tracking.artifact_local_copy(task_id, "bundle"), bundle_dir, dirs_exist_ok=True)
     predictions = run_dir / "test_predictions.csv"
     shutil.copyfile(tracking.artifact_local_copy(task_id, "test_predictions"), predictions)
-    candidate = {**tracking.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
-    decision = promote_locally(candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force)
-    summary["promotion"] = {**decision.to_dict(), "summary": describe(decision)}
-    summary["promoted_to_production"] = decision.promote
+    if summary.get("offline") is False:  # with a server, step 7 decided and moved the production tag
+        promotion = tracking.artifact_json(task_id, "promotion")
+        summary["promotion"] = {**promotion, "summary": f"bundle model {promotion['model_id']} {describe(promotion)}"}
+    else:
+        candidate = {**tracking.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
+        decision = promote_locally(candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force)
+        summary["promotion"] = {**decision.to_dict(), "summary": describe(decision)}
+    summary["promoted_to_production"] = summary["promotion"]["promote"]
     return str((bundle_dir / MODEL_FILE).resolve())
 
 

@@ -172,10 +172,11 @@ def record_locally(
     )
 
 
-def describe(decision: Decision) -> str:
-    """One line for a console: what happened and why."""
-    verb = "promoted to production" if decision.promote else "not promoted"
-    return f"{verb} [{decision.case}]: {decision.reason}"
+def describe(decision: Decision | Mapping[str, Any]) -> str:
+    """One line for a console: what happened and why (from a decision or its recorded dict)."""
+    record = decision.to_dict() if isinstance(decision, Decision) else decision
+    verb = "promoted to production" if record["promote"] else "not promoted"
+    return f"{verb} [{record['case']}]: {record['reason']}"
 
 
 def side_by_side(decision: Decision) -> str:

@@ -200,7 +200,7 @@ def evaluation_artifacts(tmp_path, monkeypatch):
     """Step 7's artifacts of fake runs, served where the pipeline reads them (the tracking boundary)."""
     runs: dict[str, dict[str, Path]] = {}
 
-    def add(task_id: str, top1: float, test_set: TestSet) -> None:
+    def add(task_id: str, top1: float, test_set: TestSet) -> dict[str, Path]:
         folder = tmp_path / task_id
         (folder / "bundle").mkdir(parents=True)
         (folder / "bundle" / "model.tflite").write_bytes(task_id.encode())
@@ -211,6 +211,7 @@ def evaluation_artifacts(tmp_path, monkeypatch):
             "test_predictions": folder / "test_predictions.csv",
             "metrics": folder / "metrics.json",
         }
+        return runs[task_id]
 
     monkeypatch.setattr(pipeline_from_tasks.tracking, "artifact_local_copy", lambda task, name: runs[task][name])
     monkeypatch.setattr(
@@ -238,6 +239,19 @@ def test_pipeline_keeps_each_run_and_says_which_case_applied(tmp_path, evaluatio
     assert keep("eval-2", "r3", force=True)["promotion"]["case"] == FORCED
     record = production_metrics(runs)
     assert record["pipeline_id"] == "pipe-r3" and record["bundle"] == str((runs / "r3" / "bundle").resolve())
+
+
+def test_with_a_server_the_summary_reports_step_7s_decision_and_leaves_the_local_record(tmp_path, evaluation_artifacts):
+    runs = tmp_path / "runs"
+    artifacts = evaluation_artifacts("eval-s", 0.5, SAME)
+    decided = {**decide(contender(0.5), contender(0.7)).to_dict(), "model_id": "m1", "untagged": []}
+    artifacts["promotion"] = tmp_path / "eval-s" / "promotion.json"
+    artifacts["promotion"].write_text(json.dumps(decided))
+    summary = {"evaluation_task_id": "eval-s", "pipeline_id": "pipe-s", "offline": False}
+    pipeline_from_tasks._keep_bundle(summary, runs / "r1")
+    assert summary["promotion"]["case"] == WORSE and not summary["promoted_to_production"]
+    assert summary["promotion"]["summary"].startswith("bundle model m1 not promoted [worse]")
+    assert production_metrics(runs) is None
 
 
 def test_promote_flag_is_parsed():
