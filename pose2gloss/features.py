@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from pose2gloss.landmarks import model_landmark_indices
 
-N_MODEL_LANDMARKS = len(model_landmark_indices())
+MODEL_LANDMARKS = model_landmark_indices()
+N_MODEL_LANDMARKS = len(MODEL_LANDMARKS)
 _EPS = 1e-6
 
 
@@ -40,15 +41,25 @@ class FeatureConfig:
         return asdict(self)
 
 
+def model_points(frames: np.ndarray) -> np.ndarray:
+    """The part of raw ``(frames, 543, 3)`` landmarks that preprocessing reads: ``(frames, P, 2)``."""
+    return frames[:, MODEL_LANDMARKS, :2]
+
+
 def preprocess_packed(frames: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
     """Preprocess packed sequences: ``(total_frames, 543, 3)`` + ``(n,)`` -> ``(n, max_len, F)``.
 
     Every sequence must have at least one frame.
     """
     frames = tf.convert_to_tensor(frames, tf.float32)
+    return preprocess_points(tf.gather(frames, MODEL_LANDMARKS, axis=1)[:, :, :2], lengths, config)
+
+
+def preprocess_points(points: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
+    """The same on the model landmarks only, ``(total_frames, P, 2)``: what stored shards keep."""
+    points = tf.convert_to_tensor(points, tf.float32)
     lengths = tf.cast(tf.convert_to_tensor(lengths), tf.int32)
     n = tf.shape(lengths)[0]
-    points = tf.gather(frames, model_landmark_indices(), axis=1)[:, :, :2]  # (T, P, 2)
     visible = tf.reduce_all(tf.math.is_finite(points), axis=-1, keepdims=True)  # (T, P, 1)
     clean = tf.where(visible, points, tf.zeros_like(points))
     visible_f = tf.cast(visible, tf.float32)
@@ -87,16 +98,19 @@ def preprocess_sequence(sequence: tf.Tensor, config: FeatureConfig) -> tf.Tensor
 
 
 def preprocess_numpy(frames: np.ndarray, lengths: np.ndarray, config: FeatureConfig, chunk: int = 4096) -> np.ndarray:
-    """Eager wrapper for packed numpy arrays, in chunks of sequences to bound memory."""
+    """Eager wrapper for packed numpy arrays, in chunks of sequences to bound memory.
+
+    ``frames`` are raw ``(total, 543, 3)`` landmarks or already the model points ``(total, P, 2)``.
+    """
     lengths = np.asarray(lengths, dtype=np.int64)
     if len(lengths) == 0:
         return np.zeros((0, config.max_len, config.n_features), np.float32)
-    fn = _compiled(config)
+    fn = _compiled(config, points=frames.shape[1:] == (N_MODEL_LANDMARKS, 2))
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     parts = []
     for first in range(0, len(lengths), chunk):
         last = min(first + chunk, len(lengths))
-        part_frames = frames[offsets[first] : offsets[last]]
+        part_frames = np.asarray(frames[offsets[first] : offsets[last]], np.float32)
         parts.append(
             fn(
                 tf.convert_to_tensor(part_frames, tf.float32), tf.convert_to_tensor(lengths[first:last], tf.int32)
@@ -118,26 +132,50 @@ def preprocess_sequences(sequences: Iterable[np.ndarray], config: FeatureConfig,
     return np.concatenate(parts) if parts else np.zeros((0, config.max_len, config.n_features), np.float32)
 
 
-_COMPILED: dict[FeatureConfig, tf.types.experimental.GenericFunction] = {}
+_COMPILED: dict[tuple[FeatureConfig, bool], tf.types.experimental.GenericFunction] = {}
 
 
-def _compiled(config: FeatureConfig) -> tf.types.experimental.GenericFunction:
-    if config not in _COMPILED:
-        _COMPILED[config] = tf.function(
-            lambda frames, lengths: preprocess_packed(frames, lengths, config),
-            input_signature=[tf.TensorSpec([None, 543, 3], tf.float32), tf.TensorSpec([None], tf.int32)],
+def _compiled(config: FeatureConfig, points: bool = False) -> tf.types.experimental.GenericFunction:
+    if (config, points) not in _COMPILED:
+        fn, shape = (preprocess_points, [None, N_MODEL_LANDMARKS, 2]) if points else (preprocess_packed, [None, 543, 3])
+        _COMPILED[config, points] = tf.function(
+            lambda frames, lengths: fn(frames, lengths, config),
+            input_signature=[tf.TensorSpec(shape, tf.float32), tf.TensorSpec([None], tf.int32)],
         )
-    return _COMPILED[config]
+    return _COMPILED[config, points]
 
 
-def feature_statistics(features: np.ndarray, lengths: np.ndarray, config: FeatureConfig) -> dict[str, float]:
-    """Summary numbers of a preprocessed split, logged so that data drift is visible per run."""
-    positions = features[..., : N_MODEL_LANDMARKS * 2]
-    return {
-        "sequences": float(len(features)),
-        "mean_frames": float(np.mean(lengths)),
-        "resampled_share": float(np.mean(lengths > config.max_len)),
-        "zero_share": float(np.mean(positions == 0)),
-        "feature_abs_mean": float(np.mean(np.abs(positions))),
-        "feature_std": float(np.std(positions)),
-    }
+class FeatureStatistics:
+    """Summary numbers of a preprocessed split, logged so that data drift is visible per run.
+
+    Accumulated block by block (:meth:`add`), so a split of any size needs no more memory than a block.
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        self.sequences = self.frames = self.resampled = 0
+        self.values = self.zeros = 0
+        self.abs_sum = self.sum = self.square_sum = 0.0
+
+    def add(self, features: np.ndarray, lengths: np.ndarray) -> None:
+        positions = features[..., : N_MODEL_LANDMARKS * 2].astype(np.float64)
+        self.sequences += len(features)
+        self.frames += int(np.sum(lengths))
+        self.resampled += int(np.sum(np.asarray(lengths) > self.config.max_len))
+        self.values += positions.size
+        self.zeros += int(np.sum(positions == 0))
+        self.abs_sum += float(np.abs(positions).sum())
+        self.sum += float(positions.sum())
+        self.square_sum += float(np.square(positions).sum())
+
+    def result(self) -> dict[str, float]:
+        n, values = max(self.sequences, 1), max(self.values, 1)
+        mean = self.sum / values
+        return {
+            "sequences": float(self.sequences),
+            "mean_frames": self.frames / n,
+            "resampled_share": self.resampled / n,
+            "zero_share": self.zeros / values,
+            "feature_abs_mean": self.abs_sum / values,
+            "feature_std": float(np.sqrt(max(self.square_sum / values - mean * mean, 0.0))),
+        }

@@ -1,59 +1,87 @@
-"""Step 2 - data augmentation: raw sequences of each split, the training split augmented.
+"""Step 2 - data augmentation: every split read once, the training split augmented, as landmark shards.
 
-Outputs packed raw landmarks (``train_raw``, ``val_raw``, ``test_raw``): augmentation acts on
-raw landmarks so that step 3 applies the one preprocessing definition to everything.
+Outputs ``<split>_points`` for train, val and test: shards of the model landmarks (see
+:mod:`pose2gloss.data.stream`), written and uploaded one shard at a time. Augmentation acts on
+the raw ``(frames, 543, 3)`` sequences as they are read, so step 3 applies the one
+preprocessing definition to everything. The policy is uploaded as ``augment_policy``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import tempfile
-from pathlib import Path
 
 from pose2gloss import tracking
 from pose2gloss.augment import AugmentConfig
 
-DEFAULTS = {"split_task_id": "", "multiplier": 1, "seed": 0, "workers": 4, **AugmentConfig().to_dict()}
+DEFAULTS = {
+    "split_task_id": "",
+    "multiplier": 1,
+    "seed": 0,
+    "workers": 2,
+    "chunk": 128,
+    "shard_size": 4096,
+    **AugmentConfig().to_dict(),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step2_data_augmentation", DEFAULTS, argv)
+    import numpy as np
     import pandas as pd
 
-    from pose2gloss.augment import augment_packed
-    from pose2gloss.data import PackedSequences, load_sequences
+    from pose2gloss.augment import augment_sequence
+    from pose2gloss.data import load_sequence
+    from pose2gloss.data.shards import write_split
+    from pose2gloss.data.stream import point_blocks, worker_pool
     from pose2gloss.datasets import resolve_data_root
     from pose2gloss.plots import augmentation_preview
 
     if not params["split_task_id"]:
         raise SystemExit("split_task_id is required (the task id of step 1)")
+    if params["multiplier"] < 0:
+        raise SystemExit(f"multiplier must be >= 0, got {params['multiplier']}")
     source = tracking.artifact_json(params["split_task_id"], "source")
     root = resolve_data_root(source["dataset_id"], source["data_dir"])
     manifest = pd.read_csv(tracking.artifact_local_copy(params["split_task_id"], "manifest"))
     config = AugmentConfig(**{k: params[k] for k in AugmentConfig().to_dict()})
+    tracking.upload_json(
+        task, "augment_policy", {"multiplier": params["multiplier"], "seed": params["seed"], **config.to_dict()}
+    )
 
-    with tempfile.TemporaryDirectory() as tmp:
+    pool = worker_pool(params["workers"])
+    with tempfile.TemporaryDirectory() as tmp, pool or contextlib.nullcontext():
         for split in ("train", "val", "test"):
             rows = manifest[manifest["split"] == split]
-            sequences = load_sequences([root / p for p in rows["path"]], workers=params["workers"])
-            packed = PackedSequences.from_sequences(
-                sequences,
-                rows["label"].to_numpy(),
-                meta={
-                    "sequence_id": rows["sequence_id"].to_numpy(),
-                    "participant_id": rows["participant_id"].to_numpy(),
-                },
-            )
-            if split == "train":
-                augmented = augment_packed(packed, params["multiplier"], params["seed"], config)
-                figure = augmentation_preview(
-                    packed.sequence(0), augmented.sequence(len(packed)) if params["multiplier"] else None
-                )
+            multiplier = params["multiplier"] if split == "train" else 0
+            if split == "train" and len(rows):
+                first = load_sequence(root / rows["path"].iloc[0])
+                copy = augment_sequence(first, np.random.default_rng([params["seed"], 1, 0]), config)
+                figure = augmentation_preview(first, copy if multiplier else None)
                 task.get_logger().report_matplotlib_figure("Augmentation", "preview", figure=figure, report_image=True)
-                packed = augmented
-            print(f"{split}: {len(packed)} sequences, {len(packed.frames)} frames", flush=True)
-            tracking.report_single_values(task, {f"{split}_sequences": len(packed)})
-            tracking.upload_file(task, f"{split}_raw", packed.save(Path(tmp) / f"{split}_raw.npz"))
+            blocks = point_blocks(
+                [str(root / p) for p in rows["path"]],
+                rows["label"].to_numpy(),
+                {"sequence_id": rows["sequence_id"].to_numpy(), "participant_id": rows["participant_id"].to_numpy()},
+                multiplier=multiplier,
+                seed=params["seed"],
+                augment=config,
+                chunk=params["chunk"],
+                pool=pool,
+                in_flight=2 * params["workers"],
+            )
+            index = tracking.upload_split(
+                task,
+                f"{split}_points",
+                functools.partial(write_split, blocks, tmp, split, params["shard_size"]),
+            )
+            frames = sum(s["rows"] for s in index["shards"])
+            print(
+                f"{split}: {index['sequences']} sequences, {frames} frames, {len(index['shards'])} shards", flush=True
+            )
+            tracking.report_single_values(task, {f"{split}_sequences": index["sequences"]})
 
 
 if __name__ == "__main__":

@@ -1,42 +1,43 @@
 """Step 3 - data transformation: every split through the one preprocessing definition.
 
-Produces fixed-length arrays ``(n, max_len, features)`` and labels per split, ready for
-training; the same :mod:`pose2gloss.features` code is later exported inside the TFLite model.
+Reads step 2's landmark shards one at a time and writes ``<split>_features`` shards: the
+fixed-length model input of :mod:`pose2gloss.features` without its all-zero padding rows
+(see :mod:`pose2gloss.data.shards`); the same code is later exported inside the TFLite model.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
-from pathlib import Path
 
 from pose2gloss import tracking
 
-DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 512}
+DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, "shard_size": 4096}
 
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step3_data_transformation", DEFAULTS, argv)
-    import numpy as np
-    from tqdm import tqdm
-
-    from pose2gloss.data import PackedSequences
-    from pose2gloss.features import FeatureConfig, feature_statistics, preprocess_numpy
+    from pose2gloss.data.shards import write_split
+    from pose2gloss.features import FeatureConfig, FeatureStatistics
+    from pose2gloss.transform import feature_blocks
 
     if not params["augment_task_id"]:
         raise SystemExit("augment_task_id is required (the task id of step 2)")
     config = FeatureConfig(max_len=params["max_len"], motion=params["motion"])
     tracking.upload_json(task, "feature_config", config.to_dict())
     with tempfile.TemporaryDirectory() as tmp:
-        for split in tqdm(("train", "val", "test"), desc="transform", unit="split"):
-            packed = PackedSequences.load(tracking.artifact_local_copy(params["augment_task_id"], f"{split}_raw"))
-            features = preprocess_numpy(packed.frames, packed.lengths, config, chunk=params["chunk"])
-            stats = feature_statistics(features, packed.lengths, config)
-            tracking.report_scalars(task, f"features/{split}", stats)
-            print(split, stats, flush=True)
-            path = Path(tmp) / f"{split}_features.npz"
-            np.savez(path, x=features, y=packed.labels, lengths=packed.lengths)
-            tracking.upload_file(task, f"{split}_features", path)
+        for split in ("train", "val", "test"):
+            points = tracking.sharded_split(params["augment_task_id"], f"{split}_points")
+            stats = FeatureStatistics(config)
+            blocks = feature_blocks(points, config, stats, chunk=params["chunk"])
+            tracking.upload_split(
+                task,
+                f"{split}_features",
+                functools.partial(write_split, blocks, tmp, split, params["shard_size"]),
+            )
+            tracking.report_scalars(task, f"features/{split}", stats.result())
+            print(split, stats.result(), flush=True)
 
 
 if __name__ == "__main__":

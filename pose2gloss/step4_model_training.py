@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose2gloss.features import FeatureConfig
     from pose2gloss.hpo import BestEpoch
     from pose2gloss.models import MODELS
-    from pose2gloss.train import TrainConfig, save_trained, train
+    from pose2gloss.train import CARD_FILE, WEIGHTS_FILE, TrainConfig, save_trained, train
 
     gpus = tf.config.list_physical_devices("GPU")
     print(f"TensorFlow {tf.__version__} devices: {[d.name for d in tf.config.list_physical_devices()]}", flush=True)
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(**{k: params[k] for k in TrainConfig.__dataclass_fields__})
     num_classes = len(tracking.artifact_json(params["split_task_id"], "sign_map"))
     features = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
-    train_xy = _load(params["transform_task_id"], "train", params["max_train_samples"], params["seed"])
-    val_xy = _load(params["transform_task_id"], "val", 0, params["seed"])
+    train_data = _features(params["transform_task_id"], "train", features, params["max_train_samples"], params["seed"])
+    val_data = _features(params["transform_task_id"], "val", features)
 
     logger = task.get_logger()
     best = BestEpoch()
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = train(
             name,
-            train_xy,
-            val_xy,
+            train_data,
+            val_data,
             num_classes,
             config=config,
             params=model_params,
@@ -106,24 +106,22 @@ def main(argv: list[str] | None = None) -> None:
             num_classes=num_classes,
             metrics=result.metrics,
         )
-        tracking.upload_file(task, "model", model_dir)
+        if not task.is_offline():
+            tracking.publish_output_model(task, model_dir / WEIGHTS_FILE, name)
+        tracking.upload_moving(task, "model", model_dir / WEIGHTS_FILE)
+        tracking.upload_moving(task, "model_card", model_dir / CARD_FILE)
         tracking.upload_json(
             task, "metrics", {"task_id": task.id, "model_name": name, "params": params, **result.metrics}
         )
-        if not task.is_offline():
-            tracking.publish_output_model(task, model_dir / "model.weights.h5", name)
     print(f"{name}: {result.metrics}", flush=True)
 
 
-def _load(transform_task_id: str, split: str, limit: int, seed: int):
-    import numpy as np
+def _features(transform_task_id: str, split: str, config, limit: int = 0, seed: int = 0):
+    """Step 3's feature shards of ``split``, streamed; ``limit`` > 0 takes a seeded random subset."""
+    from pose2gloss.batches import ShardFeatures, subset
 
-    with np.load(tracking.artifact_local_copy(transform_task_id, f"{split}_features")) as data:
-        x, y = data["x"], data["y"]
-    if limit and limit < len(y):
-        keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
-        x, y = x[keep], y[keep]
-    return x, y
+    shards = tracking.sharded_split(transform_task_id, f"{split}_features")
+    return ShardFeatures(shards, config.max_len, config.n_features, keep=subset(len(shards), limit, seed))
 
 
 if __name__ == "__main__":

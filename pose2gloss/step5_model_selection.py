@@ -14,22 +14,25 @@ DEFAULTS = {"training_task_ids": "", "transform_task_id": ""}
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step5_model_selection", DEFAULTS, argv, task_type="qc")
-    import numpy as np
     import pandas as pd
 
+    from pose2gloss.batches import ShardFeatures
+    from pose2gloss.features import FeatureConfig
     from pose2gloss.selection import select_best
-    from pose2gloss.train import evaluate_model, load_trained
+    from pose2gloss.train import evaluate_model
 
     task_ids = [t.strip() for t in str(params["training_task_ids"]).split(",") if t.strip()]
     if not task_ids or not params["transform_task_id"]:
         raise SystemExit("training_task_ids (comma-separated) and transform_task_id are required")
-    with np.load(tracking.artifact_local_copy(params["transform_task_id"], "val_features")) as data:
-        x_val, y_val = data["x"], data["y"]
+    config = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
+    val_data = ShardFeatures(
+        tracking.sharded_split(params["transform_task_id"], "val_features"), config.max_len, config.n_features
+    )
     candidates = []
     for task_id in task_ids:
-        model, card = load_trained(tracking.artifact_local_copy(task_id, "model"))
+        model, card = tracking.trained_model(task_id)
         trained = tracking.artifact_json(task_id, "metrics")
-        metrics = evaluate_model(model, x_val, y_val, prefix="val_")
+        metrics = evaluate_model(model, val_data, prefix="val_")
         candidates.append(
             {"task_id": task_id, "model_name": card["model_name"], "params": trained["params"], **metrics}
         )

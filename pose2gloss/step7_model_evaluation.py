@@ -6,7 +6,7 @@ gates pass on the raw test sequences: outputs are probability distributions, FP3
 top-1 wherever Keras is not at a near-tie, FP16 agrees on at least 99%. Its ``metrics``
 artifact (with the test set's identity) is what CI comments on pull requests and production
 tagging compares; ``test_predictions`` (one row per test sequence) lets it run McNemar's
-paired test against production.
+paired test against production. The test split is read a shard at a time.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from pose2gloss.bundle import MODEL_FILE, MODEL_FP16_FILE
-    from pose2gloss.data import PackedSequences
+    from pose2gloss.data.stream import to_raw
     from pose2gloss.evaluate import (
-        classification_metrics,
         confusion_figure,
         confusion_matrix,
         export_gates,
@@ -37,10 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         tflite_agreement,
     )
     from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
+    from pose2gloss.features import FeatureConfig, preprocess_numpy
     from pose2gloss.inference import TFLiteClassifier
     from pose2gloss.promotion import identify_test_set, predictions_table
-    from pose2gloss.train import load_trained
+    from pose2gloss.train import EVAL_BATCH, ScoreTotals
 
     missing = [k for k, v in params.items() if not v and k != "promote"]
     if missing:
@@ -48,25 +47,31 @@ def main(argv: list[str] | None = None) -> None:
     verdict = tracking.artifact_json(params["hpo_task_id"], "hpo_result")
     sign_map = tracking.artifact_json(params["split_task_id"], "sign_map")
     names = {i: s for s, i in sign_map.items()}
-    model, card = load_trained(tracking.artifact_local_copy(verdict["best_task_id"], "model"))
+    model, card = tracking.trained_model(verdict["best_task_id"])
     features = FeatureConfig(**card["features"])
-    with np.load(tracking.artifact_local_copy(params["transform_task_id"], "test_features")) as data:
-        x_test, y_test = data["x"], data["y"]
-    raw_test = PackedSequences.load(tracking.artifact_local_copy(params["augment_task_id"], "test_raw"))
+    test_points = tracking.sharded_split(params["augment_task_id"], "test_points")
     source = tracking.artifact_json(params["split_task_id"], "source")
     manifest = pd.read_csv(tracking.artifact_local_copy(params["split_task_id"], "manifest"))
     test_set = identify_test_set(manifest, source.get("dataset_id", ""))
-    if "sequence_id" not in raw_test.meta:
-        raise SystemExit("test_raw carries no sequence ids; per-sequence predictions need them")
 
-    scores = model.predict(x_test, batch_size=256, verbose=0)
-    metrics = classification_metrics(scores, y_test)
-    predictions = scores.argmax(axis=1)
+    def keras_scores(block) -> np.ndarray:
+        x = preprocess_numpy(block.data, block.lengths, features)
+        return model.predict(x, batch_size=EVAL_BATCH, verbose=0)
+
+    totals, tables = ScoreTotals(), []
+    for block in test_points:  # a shard at a time
+        scores = keras_scores(block)
+        totals.add(scores, block.labels)
+        tables.append(predictions_table(block.meta["sequence_id"], block.labels, scores))
+    result = totals.result()
+    metrics = {"top1": result["accuracy"], "top5": result["top5"], "n": totals.n}
+    table = pd.concat(tables, ignore_index=True)
+    y_test, predictions = table["label"].to_numpy(), table["prediction"].to_numpy()
     per_class = per_class_accuracy(predictions, y_test)
     with tempfile.TemporaryDirectory() as tmp:  # per-sequence, for McNemar's test against production
         table_path = Path(tmp) / "test_predictions.csv"
-        predictions_table(raw_test.meta["sequence_id"], y_test, scores).to_csv(table_path, index=False)
-        tracking.upload_file(task, "test_predictions", table_path)
+        table.to_csv(table_path, index=False)
+        tracking.upload_moving(task, "test_predictions", table_path)
     classes = sorted(per_class)
     logger = task.get_logger()
     logger.report_matplotlib_figure(
@@ -99,10 +104,21 @@ def main(argv: list[str] | None = None) -> None:
                 "test_set": test_set.to_dict(),
             },
         )
-        exported, tflite_scores = {}, {}
-        for label, name in (("fp32", MODEL_FILE), ("fp16", MODEL_FP16_FILE)):
-            classifier = TFLiteClassifier(bundle_dir / name)
-            tflite_scores[label] = np.stack([classifier.predict(s) for s in raw_test.sequences()])
+        # The exported models on the same test landmarks, as served raw [frames, 543, 3] arrays. The
+        # gates compare whole score matrices: n_test x classes floats, a few tens of MB for GISLR.
+        files = {"fp32": MODEL_FILE, "fp16": MODEL_FP16_FILE}
+        classifiers = {label: TFLiteClassifier(bundle_dir / name) for label, name in files.items()}
+        keras_parts, tflite_parts = [], {label: [] for label in files}
+        for block in test_points:
+            keras_parts.append(keras_scores(block))
+            for label, classifier in classifiers.items():
+                tflite_parts[label].append(
+                    np.stack([classifier.predict(to_raw(block.item(i))) for i in range(len(block))])
+                )
+        scores = np.concatenate(keras_parts)
+        tflite_scores = {label: np.concatenate(parts) for label, parts in tflite_parts.items()}
+        exported = {}
+        for label, name in files.items():
             exported[label] = {
                 **tflite_agreement(tflite_scores[label], scores),
                 "bytes": (bundle_dir / name).stat().st_size,
@@ -114,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"gate {gate.name}: {'passed' if gate.passed else 'FAILED'} - {gate.reason}", flush=True)
         tracking.upload_json(task, "export_gates", {gate.name: gate.to_dict() for gate in gates})
         if not all(gate.passed for gate in gates):
-            row_ids = dict(enumerate(raw_test.meta["sequence_id"].tolist()))
+            row_ids = dict(enumerate(table["sequence_id"].tolist()))
             raise SystemExit(f"exported model not published:\n{failed_gates_message(gates, row_ids)}")
         tracking.upload_file(task, "bundle", bundle_dir)
 

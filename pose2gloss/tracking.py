@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,8 @@ def start_step(
         Task.ignore_requirements(name)
     task = Task.init(**init_options(task_name, getattr(Task.TaskTypes, task_type), offline=offline))
     task.connect(params)
+    if task.is_offline():
+        _store_artifacts_in_run_folder(task)
     id_file = os.environ.get(TASK_ID_FILE_ENV)
     if id_file:
         Path(id_file).write_text(task.id)
@@ -216,6 +218,17 @@ def task_requirements(gpu: bool, requirements_file: Path = REPO_ROOT / "requirem
     return pins
 
 
+def _store_artifacts_in_run_folder(task) -> None:
+    """Offline, upload artifacts to one folder next to the sessions instead of into each session.
+
+    Inside a session they would be kept twice (the session folder and its zip, which is
+    deflated at close); here each file is written once and other steps read it in place.
+    """
+    store = offline_sessions_dir().parent / "artifacts"
+    store.mkdir(parents=True, exist_ok=True)
+    task.output_uri = store.as_uri()
+
+
 def coerce_like(defaults: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """Values from the ClearML web UI or an override arrive as strings: give them the defaults' types back."""
     out: dict[str, Any] = {}
@@ -242,11 +255,50 @@ def upload_file(task, name: str, path: str | Path) -> None:
     task.upload_artifact(name, artifact_object=Path(path), wait_on_upload=True)
 
 
-def artifact_local_copy(task_id: str, name: str) -> Path:
-    """Local path of an artifact of another task (downloaded or, offline, from the session)."""
+def upload_moving(task, name: str, path: str | Path) -> None:
+    """Upload a file and delete the local one: a step's output never stays twice on its disk."""
+    upload_file(task, name, path)
+    Path(path).unlink()
+
+
+def upload_split(task, name: str, write: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """Upload a sharded split as it is written: each shard as ``<name>/<file stem>``, the index as ``name``.
+
+    ``write(on_shard=...)`` writes the split, calling ``on_shard`` with every finished shard file.
+    """
+    index = write(on_shard=lambda path: upload_moving(task, f"{name}/{path.stem}", path))
+    upload_json(task, name, index)
+    return index
+
+
+def sharded_split(task_id: str, name: str):
+    """A split uploaded by :func:`upload_split`; each shard is fetched (offline: found) when read."""
     from clearml import Task
 
+    from pose2gloss.data.shards import ShardedSplit
+
     source = Task.get_task(task_id=task_id)
+    return ShardedSplit(
+        artifact_json(task_id, name, source),
+        lambda file: artifact_local_copy(task_id, f"{name}/{Path(file).stem}", source),
+    )
+
+
+def trained_model(task_id: str):
+    """The Keras model a training task uploaded (``model`` weights + ``model_card``) and its card."""
+    from clearml import Task
+
+    from pose2gloss.train import load_model_files
+
+    source = Task.get_task(task_id=task_id)
+    return load_model_files(artifact_local_copy(task_id, "model", source), artifact_json(task_id, "model_card", source))
+
+
+def artifact_local_copy(task_id: str, name: str, source=None) -> Path:
+    """Local path of an artifact of another task (downloaded or, offline, in the run folder)."""
+    from clearml import Task
+
+    source = source or Task.get_task(task_id=task_id)
     if name not in source.artifacts:
         raise KeyError(f"task {task_id} has no artifact '{name}' (has {sorted(source.artifacts)})")
     local = source.artifacts[name].get_local_copy()
@@ -255,8 +307,8 @@ def artifact_local_copy(task_id: str, name: str) -> Path:
     return Path(local)
 
 
-def artifact_json(task_id: str, name: str) -> dict[str, Any]:
-    path = artifact_local_copy(task_id, name)
+def artifact_json(task_id: str, name: str, source=None) -> dict[str, Any]:
+    path = artifact_local_copy(task_id, name, source)
     return json.loads(path.read_text())
 
 

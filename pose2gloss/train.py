@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from pose2gloss.batches import ArrayFeatures, FeatureSource, dataset
 from pose2gloss.evaluate import top_k_accuracy
 from pose2gloss.features import FeatureConfig
 from pose2gloss.models import build_model, model_params
 
 WEIGHTS_FILE = "model.weights.h5"
 CARD_FILE = "model.json"
+EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ class TrainResult:
 
 def train(
     model_name: str,
-    train_xy: tuple[np.ndarray, np.ndarray],
-    val_xy: tuple[np.ndarray, np.ndarray],
+    train_data: FeatureSource | tuple[np.ndarray, np.ndarray],
+    val_data: FeatureSource | tuple[np.ndarray, np.ndarray],
     num_classes: int,
     *,
     config: TrainConfig = TrainConfig(),
@@ -60,14 +62,16 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> TrainResult:
-    """Train ``model_name`` on preprocessed features, keep the best epoch by validation top-1."""
-    x_train, y_train = train_xy
-    x_val, y_val = val_xy
-    if len(x_train) == 0 or len(x_val) == 0:
-        raise ValueError(f"need training and validation samples, got {len(x_train)} and {len(x_val)}")
+    """Train ``model_name`` on preprocessed features, keep the best epoch by validation top-1.
+
+    Data is streamed block by block (see :mod:`pose2gloss.batches`); arrays are accepted too.
+    """
+    train_data, val_data = as_source(train_data), as_source(val_data)
+    if len(train_data) == 0 or len(val_data) == 0:
+        raise ValueError(f"need training and validation samples, got {len(train_data)} and {len(val_data)}")
     keras.utils.set_random_seed(config.seed)
     full_params = model_params(model_name, params)
-    model = build_model(model_name, tuple(x_train.shape[1:]), num_classes, full_params)
+    model = build_model(model_name, tuple(train_data.shape), num_classes, full_params)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -76,12 +80,10 @@ def train(
     checkpoint_path = Path(checkpoint_path)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     fit = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        batch_size=config.batch_size,
+        dataset(train_data, config.batch_size, seed=config.seed),
+        validation_data=dataset(val_data, EVAL_BATCH),
         epochs=config.epochs,
-        shuffle=True,
+        shuffle=False,  # the dataset shuffles, block by block
         verbose=verbose,
         callbacks=[
             keras.callbacks.ModelCheckpoint(
@@ -94,23 +96,53 @@ def train(
     )
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     model.load_weights(checkpoint_path)
-    metrics = evaluate_model(model, x_val, y_val, prefix="val_")
+    metrics = evaluate_model(model, val_data, prefix="val_")
     metrics["best_epoch"] = float(int(np.argmax(history["val_accuracy"])) + 1)
     return TrainResult(model, history, metrics, full_params)
 
 
-def evaluate_model(model: keras.Model, x: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
-    """Loss, top-1 (as ``accuracy``) and top-5 of ``model`` on ``(x, y)``."""
-    scores = model.predict(x, batch_size=256, verbose=0)
-    probabilities = np.clip(scores[np.arange(len(y)), y], 1e-7, 1.0)
-    loss = float(-np.mean(np.log(probabilities)))
-    if not math.isfinite(loss):
-        raise FloatingPointError("model produced non-finite scores")
-    return {
-        f"{prefix}loss": loss,
-        f"{prefix}accuracy": top_k_accuracy(scores, y, 1),
-        f"{prefix}top5": top_k_accuracy(scores, y, 5),
-    }
+def as_source(data: FeatureSource | tuple[np.ndarray, np.ndarray]) -> FeatureSource:
+    return data if isinstance(data, FeatureSource) else ArrayFeatures(*data)
+
+
+def predict_blocks(model: keras.Model, data: FeatureSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Scores and labels, one block at a time."""
+    for x, y in data.blocks():
+        if len(y):
+            yield model.predict(x, batch_size=EVAL_BATCH, verbose=0), y
+
+
+def evaluate_model(
+    model: keras.Model, data: FeatureSource | tuple[np.ndarray, np.ndarray], prefix: str = ""
+) -> dict[str, float]:
+    """Loss, top-1 (as ``accuracy``) and top-5 of ``model``, streamed over the data's blocks."""
+    totals = ScoreTotals()
+    for scores, y in predict_blocks(model, as_source(data)):
+        totals.add(scores, y)
+    return {f"{prefix}{k}": v for k, v in totals.result().items()}
+
+
+class ScoreTotals:
+    """Loss and top-1/top-5 hits summed over blocks: the metrics of a split of any size."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.loss_sum = self.top1 = self.top5 = 0.0
+
+    def add(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        probabilities = np.clip(scores[np.arange(len(labels)), labels], 1e-7, 1.0)
+        self.loss_sum += float(-np.sum(np.log(probabilities)))
+        self.top1 += top_k_accuracy(scores, labels, 1) * len(labels)
+        self.top5 += top_k_accuracy(scores, labels, 5) * len(labels)
+        self.n += len(labels)
+
+    def result(self) -> dict[str, float]:
+        if self.n == 0:
+            raise ValueError("no samples to evaluate")
+        loss = self.loss_sum / self.n
+        if not math.isfinite(loss):
+            raise FloatingPointError("model produced non-finite scores")
+        return {"loss": loss, "accuracy": self.top1 / self.n, "top5": self.top5 / self.n}
 
 
 def save_trained(
@@ -126,7 +158,11 @@ def save_trained(
     """Write weights plus a JSON card with everything needed to rebuild the model."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save_weights(directory / WEIGHTS_FILE)
+    # A compiled model saves its optimizer state with its weights (three times the size for
+    # Adam): save the weights from an uncompiled twin, which is all that inference needs.
+    bare = build_model(model_name, tuple(model.input_shape[1:]), num_classes, params)
+    bare.set_weights(model.get_weights())
+    bare.save_weights(directory / WEIGHTS_FILE)
     card = {
         "model_name": model_name,
         "params": dict(params),
@@ -141,10 +177,14 @@ def save_trained(
 def load_trained(directory: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_trained`; returns the model and its card."""
     directory = Path(directory)
-    card = json.loads((directory / CARD_FILE).read_text())
+    return load_model_files(directory / WEIGHTS_FILE, json.loads((directory / CARD_FILE).read_text()))
+
+
+def load_model_files(weights: str | Path, card: Mapping[str, Any]) -> tuple[keras.Model, dict[str, Any]]:
+    """Rebuild a model from its weights file and card (the two files :func:`save_trained` writes)."""
     features = FeatureConfig(**card["features"])
     model = build_model(
         card["model_name"], (features.max_len, features.n_features), card["num_classes"], card["params"]
     )
-    model.load_weights(directory / WEIGHTS_FILE)
-    return model, card
+    model.load_weights(weights)
+    return model, dict(card)

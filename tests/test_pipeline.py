@@ -216,12 +216,15 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(Path(summary["sessions_dir"]).parent))
-    from pose2gloss.tracking import artifact_json, artifact_local_copy
+    from pose2gloss.tracking import artifact_json, sharded_split
 
     ids = {n["name"]: n["task_id"] for n in summary["nodes"]}
     for split in ("train", "val", "test"):
-        assert artifact_local_copy(ids["data_augmentation"], f"{split}_raw").is_file()
-        assert artifact_local_copy(ids["data_transformation"], f"{split}_features").is_file()
+        points = sharded_split(ids["data_augmentation"], f"{split}_points")
+        features = sharded_split(ids["data_transformation"], f"{split}_features")
+        assert len(points) == len(features) > 0
+        np.testing.assert_array_equal(points.column("sequence_id"), features.column("sequence_id"))
+    assert artifact_json(ids["data_augmentation"], "augment_policy")["multiplier"] == 1
     trained = {name: artifact_json(ids[name], "metrics") for name in ("train_gislr", "train_convnexttiny")}
     selection = artifact_json(ids["model_selection"], "selection")
     evaluated = {c["task_id"]: c["val_accuracy"] for c in selection["candidates"]}
@@ -340,9 +343,11 @@ def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
         )
         assert done.returncode == 0, done.stderr[-3000:]
         ids.append(id_file.read_text())
-    with np.load(next((tmp_path / "cache").rglob("train_features.npz"))) as data:
-        assert data["x"].shape[1:] == (32, 356)
-        assert len(data["y"]) == len(data["lengths"]) > 0
+    shards = sorted((tmp_path / "cache").rglob("train-0*.npz"))
+    assert len(shards) == 2 and not list((tmp_path / "cache" / "offline").rglob("*.npz"))  # stored once
+    with np.load(next(p for p in shards if "features" in str(p))) as data:
+        assert data["data"].shape[1:] == (356,) and data["data"].dtype == np.float16
+        assert len(data["labels"]) == len(data["lengths"]) > 0 and (data["rows"] <= 32).all()
     missing = subprocess.run(
         [sys.executable, "-m", "pose2gloss.step2_data_augmentation"],
         cwd=REPO,

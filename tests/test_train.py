@@ -31,7 +31,7 @@ def test_train_returns_metrics_of_the_best_epoch(trained):
     assert result.metrics["val_accuracy"] == pytest.approx(max(result.history["val_accuracy"]), abs=1e-6)
     assert result.history["val_accuracy"][best - 1] == max(result.history["val_accuracy"])
     assert result.metrics["val_accuracy"] > 0.5  # 4 classes: chance is 0.25
-    recomputed = evaluate_model(result.model, *tiny_batch(seed=1), prefix="val_")
+    recomputed = evaluate_model(result.model, tiny_batch(seed=1), prefix="val_")
     assert recomputed["val_loss"] == pytest.approx(result.metrics["val_loss"], rel=1e-5)
 
 
@@ -60,3 +60,51 @@ def test_train_rejects_bad_config_and_empty_data(tmp_path):
     x, y = tiny_batch()
     with pytest.raises(ValueError, match="need training and validation"):
         train("GISLR", (x, y), (x[:0], y[:0]), 4, checkpoint_path=tmp_path / "w.weights.h5")
+
+
+def stored(x, y, directory, shard_size):
+    """Features as step 3 stores them (float16 rows without padding) and as they read back."""
+    from pose2gloss.data.shards import Block, ShardedSplit, unpad_features, write_split
+
+    x = x.astype(np.float16).astype(np.float32)
+    lengths = np.full(len(y), SHAPE[0] - 3)
+    x[:, SHAPE[0] - 3 :] = 0  # the padding rows of shorter sequences
+    data, rows = unpad_features(x, lengths)
+    index = write_split([Block(data.astype(np.float16), rows, lengths, y)], directory, "split", shard_size)
+    return x, ShardedSplit.from_directory(directory, index)
+
+
+def test_training_from_shards_matches_training_from_memory(tmp_path):
+    from pose2gloss.batches import ArrayFeatures, ShardFeatures
+
+    (x_train, y_train), (x_val, y_val) = tiny_batch(seed=0), tiny_batch(seed=1)
+    x_train, train_split = stored(x_train, y_train, tmp_path / "train", 5)
+    x_val, val_split = stored(x_val, y_val, tmp_path / "val", 7)
+    config = TrainConfig(batch_size=4, learning_rate=3e-3, epochs=3)
+    runs = [
+        train(
+            "GISLR", train_data, val_data, 4, config=config, params=SMALL, checkpoint_path=tmp_path / f"{i}.weights.h5"
+        )
+        for i, (train_data, val_data) in enumerate(
+            [
+                (ShardFeatures(train_split, *SHAPE), ShardFeatures(val_split, *SHAPE)),
+                (ArrayFeatures(x_train, y_train, block_size=5), (x_val, y_val)),
+            ]
+        )
+    ]
+    assert runs[0].history == runs[1].history
+    assert runs[0].metrics == runs[1].metrics
+
+
+def test_a_subset_of_shards_reads_the_chosen_samples(tmp_path):
+    from pose2gloss.batches import ShardFeatures, batches, subset
+
+    x, y = tiny_batch(seed=2)
+    x, split = stored(x, y, tmp_path, 3)
+    keep = subset(len(y), 7, seed=1)
+    source = ShardFeatures(split, *SHAPE, keep=keep)
+    got = list(batches(source, batch_size=2))
+    assert len(source) == 7 and [len(b[1]) for b in got] == [2, 2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), x[keep])
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y[keep])
+    assert subset(10, 0, seed=0) is None and subset(10, 10, seed=0) is None

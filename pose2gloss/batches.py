@@ -1,0 +1,142 @@
+"""Model inputs streamed block by block: feature shards on disk, or arrays already in memory.
+
+Training reads one shard at a time through ``tf.data``, so its memory is a shard and a few
+batches whatever the dataset size. Each epoch visits the blocks in a seeded random order and
+each block's samples in a seeded random order; arrays in memory are cut into blocks the same
+way, so both give the same batches (and the same model) for the same blocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from pose2gloss.data.shards import ShardedSplit, pad_features
+
+
+class FeatureSource:
+    """Blocks of ``(x, y)``: ``x`` float32 ``(n, max_len, F)``, ``y`` int64 labels."""
+
+    shape: tuple[int, int]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def block_count(self) -> int:
+        raise NotImplementedError
+
+    def block(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for number in range(self.block_count()):
+            yield self.block(number)
+
+
+@dataclass
+class ArrayFeatures(FeatureSource):
+    """Features already in memory, cut into blocks of ``block_size`` (all of them by default)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    block_size: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{len(self.x)} samples but {len(self.y)} labels")
+        self.shape = tuple(self.x.shape[1:])
+        self.block_size = self.block_size or max(len(self.y), 1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def block_count(self) -> int:
+        return -(-len(self.y) // self.block_size)
+
+    def block(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slice(number * self.block_size, (number + 1) * self.block_size)
+        return np.asarray(self.x[part], np.float32), np.asarray(self.y[part], np.int64)
+
+
+class ShardFeatures(FeatureSource):
+    """Feature shards written by step 3; ``keep`` (sorted positions in the split) takes a subset."""
+
+    def __init__(self, split: ShardedSplit, max_len: int, n_features: int, keep: np.ndarray | None = None) -> None:
+        self.split = split
+        self.max_len = max_len
+        self.shape = (max_len, n_features)
+        sizes = np.asarray(split.shard_sizes, np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        if keep is None:
+            self._keep = [None] * len(sizes)
+            self._count = int(sizes.sum())
+        else:
+            keep = np.asarray(keep, np.int64)
+            self._keep = [keep[(keep >= a) & (keep < b)] - a for a, b in itertools.pairwise(starts)]
+            self._count = len(keep)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def block_count(self) -> int:
+        return len(self._keep)
+
+    def block(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        shard = self.split.shard(number)
+        x, y = pad_features(shard, self.max_len), shard.labels
+        keep = self._keep[number]
+        return (x, y) if keep is None else (x[keep], y[keep])
+
+
+def subset(n: int, limit: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of a seeded random subset of ``limit`` out of ``n`` (None: keep all)."""
+    if not limit or limit >= n:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def batches(
+    source: FeatureSource, batch_size: int, seed: int | None = None, epoch: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of one epoch; with ``seed`` blocks and samples are shuffled (differently each epoch)."""
+    rng = np.random.default_rng([seed, epoch]) if seed is not None else None
+    order = rng.permutation(source.block_count()) if rng is not None else range(source.block_count())
+    carry_x: list[np.ndarray] = []
+    carry_y: list[np.ndarray] = []
+    carried = 0
+    for number in order:
+        x, y = source.block(int(number))
+        if rng is not None:
+            shuffle = rng.permutation(len(y))
+            x, y = x[shuffle], y[shuffle]
+        carry_x.append(x)
+        carry_y.append(y)
+        carried += len(y)
+        if carried < batch_size:
+            continue
+        x, y = np.concatenate(carry_x), np.concatenate(carry_y)
+        full = len(y) - len(y) % batch_size
+        for start in range(0, full, batch_size):
+            yield x[start : start + batch_size], y[start : start + batch_size]
+        carry_x, carry_y, carried = [x[full:]], [y[full:]], len(y) - full
+    if carried:
+        yield np.concatenate(carry_x), np.concatenate(carry_y)
+
+
+def dataset(source: FeatureSource, batch_size: int, seed: int | None = None) -> tf.data.Dataset:
+    """``tf.data`` over :func:`batches`; every pass over it (each Keras epoch) is a new epoch."""
+    epochs = itertools.count()
+
+    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        yield from batches(source, batch_size, seed, next(epochs))
+
+    signature = (
+        tf.TensorSpec((None, *source.shape), tf.float32),
+        tf.TensorSpec((None,), tf.int64),
+    )
+    data = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return data.apply(tf.data.experimental.assert_cardinality(-(-len(source) // batch_size))).prefetch(2)
