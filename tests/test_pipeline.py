@@ -216,7 +216,7 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(Path(summary["sessions_dir"]).parent))
-    from pose2gloss.tracking import artifact_json, sharded_split
+    from pose2gloss.tracking import artifact_json, artifact_local_copy, sharded_split
 
     ids = {n["name"]: n["task_id"] for n in summary["nodes"]}
     for split in ("train", "val", "test"):
