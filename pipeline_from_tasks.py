@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--set", action="append", default=[], metavar="STEP.PARAM=VALUE", help="override a step parameter"
     )
     parser.add_argument("--runs-dir", default="runs", help="where runs, offline sessions and logs are written")
+    parser.add_argument(
+        "--no-reuse", action="store_true", help="run the data steps even if an earlier run has their outputs"
+    )
     parser.add_argument("--summary", default="", help="also write the run summary as JSON to this path")
     parser.add_argument(
         "--promote",
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pose2gloss import pipeline
     from pose2gloss.datasets import local_data_root, register_dataset
+    from pose2gloss.reuse import StepCache, data_version
 
     try:
         overrides = parse_sets(args.set)
@@ -106,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 split.setdefault("dataset_id", register_dataset(root))
         if args.promote and not offline:  # with a server, step 7 applies the production tag
             overrides.setdefault("model_evaluation", {})["promote"] = True
+        if not (remote or args.no_reuse):  # the data steps are reused only for the same data version
+            split.setdefault("data_version", data_version(split.get("data_dir", ""), split.get("dataset_id", "")))
         steps = pipeline.build_steps(overrides, full=args.full)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(str(err)) from err
@@ -122,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             controller_queue=args.controller_queue or None,
             log_dir=run_dir / "logs",
             time_limit_minutes=args.time_limit_minutes,
+            step_cache=None if args.no_reuse else StepCache(Path(args.runs_dir) / "step_cache.json"),
+            data_version=steps[0].parameters.get("data_version", ""),
         )
     except pipeline.PreflightError as err:
         raise SystemExit(str(err)) from err

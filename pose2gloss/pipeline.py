@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,11 @@ from clearml.automation.job import ClearmlJob, LocalClearmlJob
 
 from pose2gloss import doctor, tracking
 from pose2gloss.console import is_chatter
+from pose2gloss.resources import Stored, stored_offline, wait_with_usage
+from pose2gloss.reuse import DATA_STEPS, StepCache, code_version, link_sessions, step_keys, substitute
 
 PIPELINE_NAME = "pose2gloss-pipeline"
+PEAK_RSS_VALUE = tracking.PEAK_RSS_VALUE
 # How often the controller looks at its nodes: local processes can be polled every second.
 OFFLINE_POLL_MINUTES = 1 / 60
 SERVER_POLL_MINUTES = 0.2
@@ -202,6 +205,7 @@ class OfflineStepJob(LocalClearmlJob):
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.aborted = False
+        self.peak_rss_bytes: int | None = None  # of the step process and its children
         self.node_name = self.node_names.get(self.task.id, self.task.name)
         self.log_path = self.log_dir / f"{self.node_name}.log"
         self._pump: threading.Thread | None = None
@@ -253,9 +257,14 @@ class OfflineStepJob(LocalClearmlJob):
 
     def status(self, force: bool = False) -> str:
         if self._job_process is not None:
-            code = self._job_process.poll()
-            if code is None:
+            try:
+                ended = wait_with_usage(self._job_process.pid)
+            except ChildProcessError:  # reaped by terminate(): no resource usage to read
+                ended = (self._job_process.wait(), None)
+            if ended is None:
                 return Task.TaskStatusEnum.in_progress
+            code, self.peak_rss_bytes = ended
+            self._job_process.returncode = code
             if self._pump:
                 self._pump.join(timeout=10)
             self.exit_code, self.ended_at, self._job_process = code, time.time(), None
@@ -330,6 +339,8 @@ class NodeResult:
     duration_s: float | None
     log: str | None = None
     error: str | None = None
+    reused: bool = False  # outputs of an earlier run with the same data, code and parameters
+    peak_rss_bytes: int | None = None
 
 
 @dataclass
@@ -378,6 +389,8 @@ def run_pipeline(
     version: str = "1.0.0",
     time_limit_minutes: float = SERVER_TIME_LIMIT_MINUTES,
     server_api: doctor.ServerApi | None = None,
+    step_cache: StepCache | None = None,
+    data_version: str = "",
 ) -> PipelineRun | None:
     """Register base tasks, build the controller and run it.
 
@@ -387,8 +400,26 @@ def run_pipeline(
     agent re-runs registers nothing: its DAG, base tasks included, is stored on its task.
     With a server, nothing is registered or enqueued unless the pre-flight passes.
     Ctrl-C/SIGTERM stops the running steps and returns the run with ``interrupted`` set.
+
+    The data steps are reused when their data, code and parameters are unchanged: with a
+    server through ClearML's step cache (the data version is a parameter of step 1), offline
+    through ``step_cache`` (see :mod:`pose2gloss.reuse`).
     """
     remote = not Task.running_locally()
+    all_steps = steps
+    keys = step_keys(steps, data_version, code_version()) if data_version else {}
+    reused: dict[str, dict[str, str]] = {}
+    if offline and step_cache is not None and keys:
+        reused = step_cache.lookup(keys)
+        link_sessions(reused, tracking.offline_sessions_dir())
+        reused_ids = {name: entry["task_id"] for name, entry in reused.items()}
+        steps = [
+            replace(s, parents=tuple(set(s.parents) - set(reused)), parameters=substitute(s.parameters, reused_ids))
+            for s in steps
+            if s.name not in reused
+        ]
+        for name in reused:
+            print(f"reusing {name} from task {reused_ids[name]} (same data, code and parameters)", flush=True)
     if not offline and not remote:
         preflight(cpu_queue, gpu_queue, controller_queue or "", server_api or doctor.ClearmlServerApi())
     base_ids = {s.name: STORED_BASE_TASK for s in steps} if remote else register_base_tasks(steps)
@@ -416,7 +447,7 @@ def run_pipeline(
             parameter_override=parameters,
             execution_queue=gpu_queue if step.gpu else cpu_queue,
             clone_base_task=not offline,
-            cache_executed_step=False,
+            cache_executed_step=not offline and step.name in DATA_STEPS,
         )
     # The controller's job factory is the one private hook used: pinned clearml, covered by tests.
     if offline:
@@ -441,6 +472,12 @@ def run_pipeline(
         _console(f"stopped {stopped or 'no running steps'}")
         _mark_aborted(pipe, err)
     run = _collect(pipe, steps)
+    by_name = {n.name: n for n in run.nodes}
+    by_name.update({name: NodeResult(name, "completed", e["task_id"], None, reused=True) for name, e in reused.items()})
+    run.nodes = [by_name[s.name] for s in all_steps]
+    if step_cache is not None and keys and not remote:
+        done = {n.name: n.task_id for n in run.nodes if n.status == "completed" and not n.reused and n.task_id}
+        step_cache.record(keys, done, tracking.offline_sessions_dir())
     run.interrupted_by = interrupted.args[0] if interrupted else None
     run.signum = interrupted.signum if interrupted else None
     return run
@@ -486,7 +523,9 @@ def _collect(pipe: PipelineController, steps: list[Step]) -> PipelineRun:
         elif node.job_started and node.job_ended:
             duration = node.job_ended - node.job_started
         task_id = node.executed or (job.task_id() if job else None)
-        run.nodes.append(NodeResult(step.name, status, task_id, duration, log, error))
+        reused = bool(job is not None and not isinstance(job, OfflineStepJob) and job.is_cached_task())
+        peak = job.peak_rss_bytes if isinstance(job, OfflineStepJob) else None
+        run.nodes.append(NodeResult(step.name, status, task_id, duration, log, error, reused, peak))
     return run
 
 
@@ -537,6 +576,7 @@ def summarise(run: PipelineRun, run_dir: Path, *, offline: bool, duration_s: flo
         }
         if node.error:
             entry["error"] = node.error
+        entry.update(_costs(node, offline, artifacts.get(node.name, {})))
         nodes.append(entry)
     status = "aborted" if run.interrupted_by else ("completed" if run.succeeded else "failed")
     summary: dict[str, Any] = {
@@ -546,6 +586,8 @@ def summarise(run: PipelineRun, run_dir: Path, *, offline: bool, duration_s: flo
         "run_dir": str(run_dir.resolve()),
         "duration_s": round(duration_s, 1),
         "nodes": nodes,
+        "reused_steps": [n.name for n in run.nodes if n.reused],
+        **_storage_totals(nodes, artifacts.get("data_splitting", {}).get("sequences")),
     }
     if run.interrupted_by:
         summary["aborted_by"] = run.interrupted_by
@@ -678,13 +720,58 @@ def format_decisions(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _costs(node: NodeResult, offline: bool, artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """A node's peak RSS and the bytes it stored (data apart from model files); HPO counts its trials."""
+    costs: dict[str, Any] = {"reused": node.reused, "peak_rss_mb": None, "stored_mb": None, "model_mb": None}
+    if not node.task_id or node.reused:
+        return costs
+    task_ids = [node.task_id, *[t["task_id"] for t in artifact.get("trials", []) if t.get("task_id")]]
+    if offline:
+        peak = node.peak_rss_bytes
+        stored = sum((stored_offline(t, tracking.offline_sessions_dir()) for t in task_ids), Stored())
+    else:  # the steps report their own peak and their artifacts' sizes are on the server
+        reported = tracking.reported_value(node.task_id, PEAK_RSS_VALUE)
+        peak = None if reported is None else int(reported * 2**20)
+        stored = Stored(sum(tracking.artifact_bytes(t) for t in task_ids))
+    costs["peak_rss_mb"] = None if peak is None else round(peak / 2**20, 1)
+    costs["stored_mb"] = round(stored.data_bytes / 2**20, 2)
+    costs["model_mb"] = round(stored.model_bytes / 2**20, 2)
+    return costs
+
+
+def _storage_totals(nodes: list[dict[str, Any]], sequences: int | None) -> dict[str, Any]:
+    data = sum(n["stored_mb"] or 0 for n in nodes)
+    totals: dict[str, Any] = {
+        "stored_mb": round(data, 2),
+        "model_mb": round(sum(n["model_mb"] or 0 for n in nodes), 2),
+        "peak_rss_mb": max((n["peak_rss_mb"] for n in nodes if n["peak_rss_mb"] is not None), default=None),
+    }
+    if sequences:
+        totals["input_sequences"] = sequences
+        totals["stored_kb_per_sequence"] = round(data * 1024 / sequences, 1)
+    return totals
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The run as a table a person reads at the end of the console output."""
-    lines = [f"\n{'step':<24}{'status':<11}{'duration':>10}  key metric", "-" * 80]
+    header = f"\n{'step':<24}{'status':<11}{'duration':>10}{'peak RSS':>11}{'stored':>11}  key metric"
+    lines = [header, "-" * 100]
     for node in summary["nodes"]:
+        status = "reused" if node.get("reused") else node["status"]
         duration = f"{node['duration_s']:.1f}s" if node["duration_s"] is not None else "-"
-        lines.append(f"{node['name']:<24}{node['status']:<11}{duration:>10}  {node['key_metric']}")
-    lines.append("-" * 80)
+        rss = f"{node['peak_rss_mb']:.0f} MB" if node.get("peak_rss_mb") is not None else "-"
+        stored = f"{node['stored_mb']:.1f} MB" if node.get("stored_mb") is not None else "-"
+        lines.append(f"{node['name']:<24}{status:<11}{duration:>10}{rss:>11}{stored:>11}  {node['key_metric']}")
+    lines.append("-" * 100)
+    if summary.get("input_sequences"):
+        lines.append(
+            f"stored: {summary['stored_mb']:.1f} MB of data ({summary['stored_kb_per_sequence']:.1f} KB per input "
+            f"sequence) + {summary['model_mb']:.1f} MB of model files; "
+            f"largest step peak RSS {summary['peak_rss_mb']} MB"
+        )
+    if summary.get("reused_steps"):
+        reused = ", ".join(summary["reused_steps"])
+        lines.append(f"reused from an earlier run (same data, code and parameters): {reused}")
     status = summary["status"] + (f" by {summary['aborted_by']}" if summary.get("aborted_by") else "")
     lines.append(f"pipeline {summary['pipeline_id']}: {status} in {summary['duration_s']:.0f}s")
     lines += format_decisions(summary)

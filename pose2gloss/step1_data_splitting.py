@@ -23,6 +23,8 @@ DEFAULTS = {
     "test_fraction": 0.15,
     "seed": 0,
     "split_by": "participant",
+    # Dataset id or content hash of the data (set by the pipeline): part of the data steps' reuse key.
+    "data_version": "",
 }
 
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             "split_by": params["split_by"],
             "participant_independent": params["split_by"] == "participant",
             "per_split": {split: int(row["sequences"]) for split, row in summary.iterrows()},
+            "data_version": params["data_version"],
         },
     )
     for split, row in summary.iterrows():

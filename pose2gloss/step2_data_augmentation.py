@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, pool or contextlib.nullcontext():
         for split in ("train", "val", "test"):
             rows = manifest[manifest["split"] == split]
+            if split == "train":  # shards of mixed signers and signs: training shuffles within shards
+                rows = rows.sample(frac=1.0, random_state=params["seed"])
             multiplier = params["multiplier"] if split == "train" else 0
             if split == "train" and len(rows):
                 first = load_sequence(root / rows["path"].iloc[0])

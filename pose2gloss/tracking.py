@@ -15,6 +15,7 @@ register-only run takes a second or two. The rest of the library never imports C
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pose2gloss.resources import peak_rss_bytes
+
 PROJECT = "pose2gloss"
 SECTION = "General"  # where task.connect(dict) puts parameters: "General/<name>"
 REGISTER_ENV = "POSE2GLOSS_REGISTER_ONLY"
@@ -30,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO_ROOT / "clearml.conf"
 REGISTERED_MARKER = "POSE2GLOSS_REGISTERED_TASK"
 TASK_ID_FILE_ENV = "POSE2GLOSS_TASK_ID_FILE"  # where a step writes its task id, for whoever started it
+PEAK_RSS_VALUE = "peak_rss_mb"  # reported by every step as it exits
 # Variables through which ClearML ties a process to a parent's task; a child step must not inherit them.
 PARENT_TASK_ENV = (
     "CLEARML_TASK_ID", "TRAINS_TASK_ID", "CLEARML_SIMULATE_REMOTE_TASK", "CLEARML_LOG_TASK_TO_BACKEND",
@@ -158,6 +162,8 @@ def start_step(
         task.close()
         sys.exit(0)
     _close_on_signal(task)
+    # Runs before ClearML's own exit hook (registered earlier), so the value is still sent.
+    atexit.register(lambda: report_single_values(task, {PEAK_RSS_VALUE: peak_rss_bytes() / 2**20}))
     return task, coerce_like(defaults, params)
 
 
@@ -310,6 +316,20 @@ def artifact_local_copy(task_id: str, name: str, source=None) -> Path:
 def artifact_json(task_id: str, name: str, source=None) -> dict[str, Any]:
     path = artifact_local_copy(task_id, name, source)
     return json.loads(path.read_text())
+
+
+def reported_value(task_id: str, name: str) -> float | None:
+    """A single value a task reported (server)."""
+    from clearml import Task
+
+    return Task.get_task(task_id=task_id).get_reported_single_value(name)
+
+
+def artifact_bytes(task_id: str) -> int:
+    """Total size of a task's artifacts as the server records them."""
+    from clearml import Task
+
+    return sum(a.size or 0 for a in Task.get_task(task_id=task_id).artifacts.values())
 
 
 def report_scalars(task, title: str, values: Mapping[str, float], iteration: int = 0) -> None:
