@@ -174,7 +174,8 @@ def register_base_tasks(steps: list[Step], cwd: Path = tracking.REPO_ROOT, worke
     def register(step: Step) -> str:
         env = {**tracking.child_environment(), tracking.REGISTER_ENV: "1"}
         done = subprocess.run([sys.executable, "-m", step.module], cwd=cwd, env=env, capture_output=True, text=True)
-        match = re.search(rf"{tracking.REGISTERED_MARKER}=(\S+)", done.stdout)
+        # Only the id: ClearML's console capture can put a log line right after it, without a newline.
+        match = re.search(rf"{tracking.REGISTERED_MARKER}=((?:offline-)?[0-9a-f]{{32}})", done.stdout)
         if done.returncode != 0 or not match:
             raise RuntimeError(
                 f"registering {step.name} ({step.module}) failed:\n{done.stdout[-1500:]}{done.stderr[-1500:]}"
@@ -472,9 +473,10 @@ def run_pipeline(
         _console(f"stopped {stopped or 'no running steps'}")
         _mark_aborted(pipe, err)
     run = _collect(pipe, steps)
-    by_name = {n.name: n for n in run.nodes}
-    by_name.update({name: NodeResult(name, "completed", e["task_id"], None, reused=True) for name, e in reused.items()})
-    run.nodes = [by_name[s.name] for s in all_steps]
+    if reused:  # reused nodes first, in DAG order
+        by_name = {n.name: n for n in run.nodes}
+        by_name.update({n: NodeResult(n, "completed", e["task_id"], None, reused=True) for n, e in reused.items()})
+        run.nodes = [by_name[s.name] for s in all_steps if s.name in by_name]
     if step_cache is not None and keys and not remote:
         done = {n.name: n.task_id for n in run.nodes if n.status == "completed" and not n.reused and n.task_id}
         step_cache.record(keys, done, tracking.offline_sessions_dir())

@@ -380,6 +380,18 @@ def test_steps_run_on_their_own_from_the_command_line(tiny_sample, tmp_path):
     )
     assert missing.returncode != 0 and "split_task_id is required" in missing.stderr
 
+    points = next(p for p in shards if "points" in str(p))
+    points.write_bytes(points.read_bytes()[:-100])  # a truncated shard
+    corrupt = subprocess.run(
+        [sys.executable, "-m", "pose2gloss.step3_data_transformation", "--augment_task_id", ids[1]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert corrupt.returncode != 0 and f"{points}: unreadable shard" in corrupt.stderr
+
 
 def test_set_option_parsing():
     sys.path.insert(0, str(REPO))

@@ -76,7 +76,9 @@ def test_server_pipeline_clones_base_tasks_onto_queues(server_run, capsys):
         assert added[name]["execution_queue"] == "gpu"
     for name in ("data_splitting", "model_selection", "hyperparameter_tuning", "model_evaluation"):
         assert added[name]["execution_queue"] == "cpu"
-    assert all(s["clone_base_task"] and not s["cache_executed_step"] for s in controller.steps)
+    assert all(s["clone_base_task"] for s in controller.steps)
+    # ClearML's step cache only for the data steps, whose key includes the data version (step 1's parameter)
+    assert [s["name"] for s in controller.steps if s["cache_executed_step"]] == list(pipeline.DATA_STEPS)
     assert added["hyperparameter_tuning"]["parameter_override"]["General/execution_queue"] == "gpu"
     assert added["model_selection"]["parents"] == ["train_gislr", "train_convnexttiny"]
     assert added["train_gislr"]["base_task_id"] == "base-train_gislr"
