@@ -196,7 +196,7 @@ def default_sample(tmp_path_factory):
     return generate_sample(tmp_path_factory.mktemp("default_sample"))
 
 
-def tiny_sample_ids(root):
+def sample_ids(root):
     return pd.read_csv(root / "train.csv")["sequence_id"]
 
 
@@ -277,22 +277,11 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     assert scores.shape == (len(bundle.signs),) and np.isclose(scores.sum(), 1.0, atol=1e-4)
     assert len(list(Path(summary["sessions_dir"]).glob("offline-*.zip"))) >= 8 + 2  # steps, trials, controller
     assert not list(Path(summary["sessions_dir"]).rglob("*.npz"))  # artifacts are not kept in sessions too
-    assert summary["reused_steps"] == [] and summary["input_sequences"] == len(tiny_sample_ids(default_sample))
+    assert summary["reused_steps"] == [] and summary["input_sequences"] == len(sample_ids(default_sample))
     for node in summary["nodes"]:
         assert node["peak_rss_mb"] > 50 and node["stored_mb"] > 0, node
     assert summary["peak_rss_mb"] == max(n["peak_rss_mb"] for n in summary["nodes"])
     assert "peak RSS" in done.stdout and "KB per input sequence" in done.stdout
-
-    # Same data, code and data-step parameters: the data steps are reused (the training steps fail at once here).
-    again = tmp_path / "again.json"
-    failing = ["--set", "train_gislr.model_name=Nope", "--set", "train_convnexttiny.model_name=Nope"]
-    args = ["--data-dir", str(default_sample), "--runs-dir", str(runs), "--summary", str(again), *FAST, *failing]
-    done = run_cli(args, tmp_path)
-    second = json.loads(again.read_text())
-    assert done.returncode != 0 and second["reused_steps"] == list(DATA_STEPS)
-    assert [n["task_id"] for n in second["nodes"][:3]] == [ids[name] for name in DATA_STEPS]
-    assert second["failed_steps"] == ["train_gislr", "train_convnexttiny"]
-    assert "reused from an earlier run" in done.stdout
 
     # The decisions, with their evidence, are in the summary.
     assert summary["split"]["split_by"] == "participant" and summary["split"]["participant_independent"]
@@ -310,6 +299,17 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     from tests.test_cicd import ci_scripts_on_a_real_run  # the CI scripts on this run, offline
 
     ci_scripts_on_a_real_run(runs, summary, monkeypatch, capsys)
+
+    # Same data, code and data-step parameters: the data steps are reused (the training steps fail at once here).
+    again = tmp_path / "again.json"
+    failing = ["--set", "train_gislr.model_name=Nope", "--set", "train_convnexttiny.model_name=Nope"]
+    args = ["--data-dir", str(default_sample), "--runs-dir", str(runs), "--summary", str(again), *FAST, *failing]
+    done = run_cli(args, tmp_path)
+    second = json.loads(again.read_text())
+    assert done.returncode != 0 and second["reused_steps"] == list(DATA_STEPS)
+    assert [n["task_id"] for n in second["nodes"][:3]] == [ids[name] for name in DATA_STEPS]
+    assert second["failed_steps"] == ["train_gislr", "train_convnexttiny"]
+    assert "reused from an earlier run" in done.stdout
 
 
 @pytest.mark.slow
