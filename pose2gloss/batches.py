@@ -102,7 +102,11 @@ def subset(n: int, limit: int, seed: int) -> np.ndarray | None:
 def batches(
     source: FeatureSource, batch_size: int, seed: int | None = None, epoch: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches of one epoch; with ``seed`` blocks and samples are shuffled (differently each epoch)."""
+    """Batches of one epoch; with ``seed`` blocks and samples are shuffled (differently each epoch).
+
+    Samples are taken from the block in place (one batch copied at a time), and a batch may span
+    two blocks, so every batch but the last is full.
+    """
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None
     order = rng.permutation(source.block_count()) if rng is not None else range(source.block_count())
     carry_x: list[np.ndarray] = []
@@ -110,19 +114,25 @@ def batches(
     carried = 0
     for number in order:
         x, y = source.block(int(number))
-        if rng is not None:
-            shuffle = rng.permutation(len(y))
-            x, y = x[shuffle], y[shuffle]
-        carry_x.append(x)
-        carry_y.append(y)
-        carried += len(y)
-        if carried < batch_size:
-            continue
-        x, y = np.concatenate(carry_x), np.concatenate(carry_y)
-        full = len(y) - len(y) % batch_size
-        for start in range(0, full, batch_size):
-            yield x[start : start + batch_size], y[start : start + batch_size]
-        carry_x, carry_y, carried = [x[full:]], [y[full:]], len(y) - full
+        index = rng.permutation(len(y)) if rng is not None else np.arange(len(y))
+        start = 0
+        if carried:  # complete the batch begun in the previous block
+            take = index[: batch_size - carried]
+            carry_x.append(x[take])
+            carry_y.append(y[take])
+            carried += len(take)
+            start = len(take)
+            if carried < batch_size:
+                continue
+            yield np.concatenate(carry_x), np.concatenate(carry_y)
+            carry_x, carry_y, carried = [], [], 0
+        while len(index) - start >= batch_size:
+            take = index[start : start + batch_size]
+            yield x[take], y[take]
+            start += batch_size
+        if start < len(index):
+            take = index[start:]
+            carry_x, carry_y, carried = [x[take]], [y[take]], len(take)
     if carried:
         yield np.concatenate(carry_x), np.concatenate(carry_y)
 

@@ -22,7 +22,7 @@ DEFAULTS = {
     "seed": 0,
     "workers": 2,
     "chunk": 128,
-    "shard_size": 4096,
+    "shard_size": 1024,
     **AugmentConfig().to_dict(),
 }
 

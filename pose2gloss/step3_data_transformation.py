@@ -13,7 +13,7 @@ import tempfile
 
 from pose2gloss import tracking
 
-DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, "shard_size": 4096}
+DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, "shard_size": 1024}
 
 
 def main(argv: list[str] | None = None) -> None:

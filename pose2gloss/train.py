@@ -23,7 +23,7 @@ from pose2gloss.models import build_model, model_params
 
 WEIGHTS_FILE = "model.weights.h5"
 CARD_FILE = "model.json"
-EVAL_BATCH = 256
+EVAL_BATCH = 64  # memory grows with it (activations), not with the data
 
 
 @dataclass(frozen=True)
