@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 split.setdefault("dataset_id", register_dataset(root))
         if args.promote and not offline:  # with a server, step 7 applies the production tag
             overrides.setdefault("model_evaluation", {})["promote"] = True
-        if not (remote or args.no_reuse):  # the data steps are reused only for the same data version
+        if not remote:  # the data steps are reused only for the same data version
             split.setdefault("data_version", data_version(split.get("data_dir", ""), split.get("dataset_id", "")))
         steps = pipeline.build_steps(overrides, full=args.full)
     except (ValueError, FileNotFoundError) as err:
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             controller_queue=args.controller_queue or None,
             log_dir=run_dir / "logs",
             time_limit_minutes=args.time_limit_minutes,
-            step_cache=None if args.no_reuse else StepCache(Path(args.runs_dir) / "step_cache.json"),
+            step_cache=StepCache(Path(args.runs_dir) / "step_cache.json"),
+            reuse=not args.no_reuse,
             data_version=steps[0].parameters.get("data_version", ""),
         )
     except pipeline.PreflightError as err:

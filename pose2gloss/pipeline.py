@@ -392,6 +392,7 @@ def run_pipeline(
     server_api: doctor.ServerApi | None = None,
     step_cache: StepCache | None = None,
     data_version: str = "",
+    reuse: bool = True,
 ) -> PipelineRun | None:
     """Register base tasks, build the controller and run it.
 
@@ -404,13 +405,14 @@ def run_pipeline(
 
     The data steps are reused when their data, code and parameters are unchanged: with a
     server through ClearML's step cache (the data version is a parameter of step 1), offline
-    through ``step_cache`` (see :mod:`pose2gloss.reuse`).
+    through ``step_cache`` (see :mod:`pose2gloss.reuse`), which records the data steps of every
+    run and is looked up unless ``reuse`` is false.
     """
     remote = not Task.running_locally()
     all_steps = steps
     keys = step_keys(steps, data_version, code_version()) if data_version else {}
     reused: dict[str, dict[str, str]] = {}
-    if offline and step_cache is not None and keys:
+    if offline and step_cache is not None and keys and reuse:
         reused = step_cache.lookup(keys)
         link_sessions(reused, tracking.offline_sessions_dir())
         reused_ids = {name: entry["task_id"] for name, entry in reused.items()}
