@@ -92,7 +92,22 @@ def test_fp16_gate_threshold():
     exported[:3] = np.roll(reference[:3], 1, axis=1)
     result = fp16_agreement_gate(exported, reference)
     assert not result.passed and result.rows == [0, 1, 2]
-    assert result.metrics["top1_agreement"] == pytest.approx(0.985)
+    assert result.metrics["decisive_agreement"] == pytest.approx(0.985)
+
+
+def test_fp16_gate_does_not_count_near_ties_at_half_precision():
+    reference = softmax_rows(80)
+    reference[9, :2] = [0.4, 0.3995]  # a call closer than half precision can resolve
+    reference[9, 2:] = 0.2005 / (reference.shape[1] - 2)
+    exported = reference.copy()
+    exported[9, :2] = [0.3995, 0.4]  # FP16 orders the near-tie the other way: 79/80 overall
+    result = fp16_agreement_gate(exported, reference)
+    assert result.passed
+    assert result.rows == [9] and result.metrics["near_ties"] == 1
+    assert result.metrics["top1_agreement"] == pytest.approx(79 / 80)
+    assert "1 near-ties not compared" in result.reason
+    exported[3] = np.roll(reference[3], 1)  # a decisive disagreement still counts
+    assert not fp16_agreement_gate(exported, reference).passed
 
 
 @pytest.mark.parametrize(
