@@ -152,7 +152,7 @@ def typed_overrides(step: Step, values: Mapping[str, Any]) -> dict[str, Any]:
 # Sized so the whole DAG runs in minutes on a 2-core laptop; ConvNeXtTiny (28M parameters)
 # trains on a subset there and properly on GPU agents with FULL_PRESET.
 SAMPLE_PRESET: dict[str, dict[str, Any]] = {
-    "train_gislr": {"epochs": 10, "dim": 96},
+    "train_gislr": {"epochs": 15, "dim": 96},
     "train_convnexttiny": {"epochs": 2, "max_train_samples": 96, "batch_size": 32},
     "hyperparameter_tuning": {"total_max_jobs": 2, "max_number_of_concurrent_tasks": 2},
 }
