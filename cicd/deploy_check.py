@@ -79,7 +79,7 @@ def default_sequence(frames: int = 40) -> tuple[bytes, str]:
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout_s: float, interval_s: float = 1.0) -> tuple[dict, float]:
-    """Poll ``/ready`` until it says ready; fail at once if the server process ends."""
+    """Poll ``/ready`` until it says ready; fail at once if the server ends or answers that it has no model."""
     start = time.monotonic()
     last = "no answer yet"
     while time.monotonic() - start < timeout_s:
@@ -90,6 +90,9 @@ def wait_ready(url: str, process: subprocess.Popen, timeout_s: float, interval_s
             body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
             if response.status_code == 200 and body.get("ready"):
                 return body, time.monotonic() - start
+            if response.status_code == 503 and body.get("reason"):
+                # The server answers only once its start-up has tried to load the model: this is final.
+                raise DeployCheckFailed(f"the server started without a model: {body['reason']}")
             last = f"HTTP {response.status_code}: {response.text[:300]}"
         except httpx.TransportError as err:
             last = f"{type(err).__name__}"

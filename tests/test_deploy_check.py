@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +67,34 @@ def test_deploy_check_fails_fast_with_the_server_log_when_there_is_no_model(tmp_
     ):
         deploy_check.check(model=str(tmp_path / "missing"), timeout_s=120, log_path=tmp_path / "server.log")
     assert time.monotonic() - started < 60  # it stops waiting when the server exits, not at the timeout
+
+
+def test_wait_ready_stops_at_the_first_unready_answer():
+    """A server answers only after its start-up tried to load the model, so a 503 with a reason is final."""
+
+    class Unready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
+            body = json.dumps({"ready": False, "reason": "ClearML lookup failed: connection refused"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = time.monotonic()
+        with pytest.raises(deploy_check.DeployCheckFailed, match="started without a model: ClearML lookup failed"):
+            deploy_check.wait_ready(f"http://127.0.0.1:{server.server_address[1]}", process, timeout_s=30)
+        assert time.monotonic() - started < 10
+    finally:
+        process.kill()
+        server.shutdown()
 
 
 @pytest.mark.slow
