@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +92,7 @@ def load_model(settings: Settings) -> ServedModel:
             )
         return served
     try:
-        return load_from_clearml(settings)
+        return _within(settings.clearml_timeout, load_from_clearml, settings)
     except Exception as err:  # noqa: BLE001 - any failure (lookup, download, checksums) is the same answer
         reason = f"ClearML model lookup failed: {type(err).__name__}: {err}"
     if settings.model_fallback != "local":
@@ -132,6 +135,29 @@ def load_path(path: Path, source: str, num_threads: int = 1) -> ServedModel:
             f"{model_file}: {classifier.num_classes} outputs but the sign map has {len(bundle.signs)} signs"
         )
     return ServedModel(bundle, classifier, source, str(path.resolve()), model_file)
+
+
+def _within(seconds: float, function: Callable[[Settings], ServedModel], settings: Settings) -> ServedModel:
+    """``function(settings)``, or TimeoutError after ``seconds``: ClearML's SDK retries a dead server for many minutes.
+
+    The call runs on a daemon thread, so one that never returns does not keep the process alive.
+    """
+    outcome: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=1)
+
+    def call() -> None:
+        try:
+            outcome.put((True, function(settings)))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
+            outcome.put((False, err))
+
+    threading.Thread(target=call, name="pose2gloss-clearml-lookup", daemon=True).start()
+    try:
+        ok, value = outcome.get(timeout=seconds)
+    except queue.Empty:
+        raise TimeoutError(f"no answer within {seconds:g}s (POSE2GLOSS_CLEARML_TIMEOUT)") from None
+    if not ok:
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
 
 
 def clearml_wanted(settings: Settings) -> bool:

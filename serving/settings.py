@@ -24,6 +24,7 @@ class Settings:
     model_fallback: str = ""  # "local": serve runs/production.json when ClearML cannot give the model
     clearml_tag: str = "production"
     clearml_project: str = "pose2gloss"  # only models and tasks of this project (and its subprojects); empty: any
+    clearml_timeout: float = 120.0  # seconds the start-up waits for ClearML (its SDK retries an unreachable server)
     cache_dir: Path = Path.home() / ".cache" / "pose2gloss" / "models"  # bundles downloaded from ClearML
     api_key: str = ""  # when set, /predict* need the header X-API-Key with this value
     max_frames: int = 1024
@@ -58,7 +59,10 @@ class Settings:
 
     def check(self) -> None:
         """Reject settings that would make the server misbehave, naming the variable."""
-        positive = ("max_frames", "max_batch", "max_body_bytes", "max_abs_coord", "top_k", "num_threads", "workers")
+        positive = (
+            "max_frames", "max_batch", "max_body_bytes", "max_abs_coord", "top_k", "num_threads", "workers",
+            "clearml_timeout",
+        )  # fmt: skip
         if self.inference_threads < 0:
             raise ValueError(
                 f"{ENV_PREFIX}INFERENCE_THREADS must be 0 (one per core) or more, got {self.inference_threads}"

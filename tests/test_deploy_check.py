@@ -69,6 +69,22 @@ def test_deploy_check_fails_fast_with_the_server_log_when_there_is_no_model(tmp_
     assert time.monotonic() - started < 60  # it stops waiting when the server exits, not at the timeout
 
 
+@pytest.mark.slow
+def test_deploy_check_fails_fast_when_clearml_cannot_be_reached(tmp_path, monkeypatch):
+    """A real server whose ClearML is unreachable starts unready within its ClearML timeout, and the check says why."""
+    monkeypatch.setenv("CLEARML_API_HOST", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("CLEARML_API_ACCESS_KEY", "key")
+    monkeypatch.setenv("CLEARML_API_SECRET_KEY", "secret")
+    monkeypatch.delenv("CLEARML_OFFLINE_MODE", raising=False)
+    monkeypatch.setenv("POSE2GLOSS_CLEARML_TIMEOUT", "5")
+    started = time.monotonic()
+    with pytest.raises(deploy_check.DeployCheckFailed, match="started without a model: ClearML model lookup failed"):
+        deploy_check.check(
+            runs_dir=str(tmp_path / "runs"), require_clearml=True, timeout_s=300, log_path=tmp_path / "server.log"
+        )
+    assert time.monotonic() - started < 120
+
+
 def test_wait_ready_stops_at_the_first_unready_answer():
     """A server answers only after its start-up tried to load the model, so a 503 with a reason is final."""
 
