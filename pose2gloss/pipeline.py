@@ -210,6 +210,8 @@ class OfflineStepJob(LocalClearmlJob):
         self.node_name = self.node_names.get(self.task.id, self.task.name)
         self.log_path = self.log_dir / f"{self.node_name}.log"
         self._pump: threading.Thread | None = None
+        # The controller's polling thread and an abort (pipe.stop) both ask for the status: one reaps.
+        self._status_lock = threading.RLock()
 
     def launch(self, queue_name: str | None = None) -> bool:
         env = tracking.child_environment(self.task.id)
@@ -257,24 +259,26 @@ class OfflineStepJob(LocalClearmlJob):
             pass
 
     def status(self, force: bool = False) -> str:
-        if self._job_process is not None:
-            try:
-                ended = wait_with_usage(self._job_process.pid)
-            except ChildProcessError:  # reaped by terminate(): no resource usage to read
-                ended = (self._job_process.wait(), None)
-            if ended is None:
-                return Task.TaskStatusEnum.in_progress
-            code, self.peak_rss_bytes = ended
-            self._job_process.returncode = code
-            if self._pump:
-                self._pump.join(timeout=10)
-            self.exit_code, self.ended_at, self._job_process = code, time.time(), None
-            _RUNNING.discard(self)
-            outcome = "completed" if code == 0 else ("aborted" if self.aborted else f"FAILED (exit code {code})")
-            _console(f"[{self.node_name}] {outcome} in {self.elapsed():.1f}s")
-        if self.exit_code is None:
-            return Task.TaskStatusEnum.queued
-        return Task.TaskStatusEnum.completed if self.exit_code == 0 else Task.TaskStatusEnum.failed
+        with self._status_lock:
+            process = self._job_process
+            if process is not None:
+                try:
+                    ended = wait_with_usage(process.pid)
+                except ChildProcessError:  # reaped by terminate(): no resource usage to read
+                    ended = (process.wait(), None)
+                if ended is None:
+                    return Task.TaskStatusEnum.in_progress
+                code, self.peak_rss_bytes = ended
+                process.returncode = code
+                if self._pump:
+                    self._pump.join(timeout=10)
+                self.exit_code, self.ended_at, self._job_process = code, time.time(), None
+                _RUNNING.discard(self)
+                outcome = "completed" if code == 0 else ("aborted" if self.aborted else f"FAILED (exit code {code})")
+                _console(f"[{self.node_name}] {outcome} in {self.elapsed():.1f}s")
+            if self.exit_code is None:
+                return Task.TaskStatusEnum.queued
+            return Task.TaskStatusEnum.completed if self.exit_code == 0 else Task.TaskStatusEnum.failed
 
     def status_message(self) -> str:
         return f"exit code {self.exit_code}" if self.exit_code is not None else ""
