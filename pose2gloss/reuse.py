@@ -1,18 +1,17 @@
 """Reuse of the data steps (split, augment, transform) when data, code and parameters are the same.
 
 A data step's key hashes its module, its parameters (a reference to a parent step replaced by
-the parent's key), the data version (a ClearML dataset id, or a hash of the index and of every
-listed file's size) and the package's source. ClearML's own step caching ignores data changes,
-so with a server the data version is a parameter of step 1 and ``cache_executed_step`` does
-the rest; offline, :class:`StepCache` keeps key -> task in ``runs/step_cache.json`` and a run
-links the sessions it reuses into its own folder.
+the parent's key), the data version (a ClearML dataset id, or the folder's content fingerprint:
+the index, the sign map and every file's size) and the package's source. ClearML's own step
+caching ignores data changes, so with a server the data version is a parameter of step 1 and
+``cache_executed_step`` does the rest; offline, :class:`StepCache` keeps key -> task in
+``runs/step_cache.json`` and a run links the sessions it reuses into its own folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,20 +30,12 @@ class StepLike(Protocol):
 
 
 def data_version(root: str | Path, dataset_id: str = "") -> str:
-    """The version of a GISLR folder: its dataset id, or a hash of the index and the files' sizes."""
+    """The version of a GISLR folder: its dataset id, or the content fingerprint its dataset version is tagged with."""
     if dataset_id:
         return f"dataset:{dataset_id}"
-    from pose2gloss.data.gislr import INDEX_FILE, SIGN_MAP_FILE
+    from pose2gloss.datasets import fingerprint
 
-    root = Path(root)
-    digest = hashlib.sha256()
-    for name in (INDEX_FILE, SIGN_MAP_FILE):
-        digest.update((root / name).read_bytes())
-    import pandas as pd
-
-    for path in pd.read_csv(root / INDEX_FILE, usecols=["path"])["path"]:
-        digest.update(f"{path}:{os.stat(root / path).st_size}\n".encode())
-    return f"content-sha256:{digest.hexdigest()}"
+    return f"content-sha256:{fingerprint(root)}"
 
 
 def code_version(package: Path = PACKAGE_DIR) -> str:
