@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pose2gloss.data.packed import PackedSequences
 from pose2gloss.landmarks import LEFT_HAND, POSE, RIGHT_HAND, mirror_permutation
 
 _MIRROR = mirror_permutation()
@@ -181,21 +180,6 @@ def augment_sequence(
     if config.drop_probability > 0:
         out = frame_drop(out, rng, config.drop_probability)
     return out
-
-
-def augment_packed(
-    packed: PackedSequences, multiplier: int, seed: int, config: AugmentConfig = AugmentConfig()
-) -> PackedSequences:
-    """The originals plus ``multiplier`` augmented copies of each, labels and metadata carried over."""
-    if multiplier < 0:
-        raise ValueError(f"multiplier must be >= 0, got {multiplier}")
-    rng = np.random.default_rng(seed)
-    originals = packed.sequences()
-    copies = [augment_sequence(s, rng, config) for _ in range(multiplier) for s in originals]
-    repeat = multiplier + 1
-    meta = {k: np.tile(v, repeat) for k, v in packed.meta.items()}
-    meta["augmented"] = np.repeat(np.arange(repeat) > 0, len(originals))
-    return PackedSequences.from_sequences(originals + copies, np.tile(packed.labels, repeat), meta)
 
 
 def _rotation(angle: float) -> np.ndarray:
