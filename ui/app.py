@@ -11,6 +11,7 @@ translator from POSE2GLOSS_LLM_* (see pose2gloss.translate), the rules otherwise
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -24,6 +25,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("pose2gloss.ui")
 if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts only ui/ on the path
     sys.path.insert(0, str(ROOT))
 
@@ -222,7 +224,8 @@ def main() -> None:
                     st.error(str(err))
                 except (DataError, VideoError, OSError, ValueError) as err:
                     st.error(f"{type(err).__name__}: {err}")
-                except Exception as err:  # the page never shows a traceback
+                except Exception as err:  # the page never shows a traceback; the server log keeps it
+                    log.exception("unexpected error in the %s tab", fill.__name__)
                     st.error(f"Unexpected error ({type(err).__name__}): {err}")
 
 
