@@ -1,8 +1,14 @@
-"""Training-time augmentations of raw landmark sequences ``(frames, 543, 3)``.
+"""Training-time augmentations of landmark sequences, before preprocessing.
 
-They act on raw landmarks (before preprocessing) so that augmented sequences go through the
-very same preprocessing as served ones. Every function takes an explicit
-``numpy.random.Generator``, so an augmented set is reproducible from its seed.
+They act on landmarks in image coordinates, so augmented sequences go through the very same
+preprocessing as served ones. A sequence is either raw ``(frames, 543, 3)`` or the model
+landmarks ``(frames, 89, 2)`` that step 2 keeps (:mod:`pose2gloss.data.stream`); each
+function finds the landmarks it needs through the sequence's :class:`Layout`, and every
+statistic it takes (centre, body size) is computed on the model landmarks, so both layouts give
+the same model landmarks. Step 2 augments the small one: a tenth of the arithmetic.
+
+Every function takes an explicit ``numpy.random.Generator``, so an augmented set is
+reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -11,28 +17,84 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pose2gloss.landmarks import LEFT_HAND, POSE, RIGHT_HAND, mirror_permutation
+from pose2gloss.landmarks import LEFT_HAND, N_LANDMARKS, POSE, RIGHT_HAND, mirror_permutation, model_landmark_indices
 
-_MIRROR = mirror_permutation()
 # Pose landmarks that belong to each hand (wrist, pinky, index, thumb) and move with it.
 _POSE_HAND_POINTS = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}
-_HAND_ROWS = {
-    side: np.concatenate([np.arange(hand.start, hand.stop), POSE.start + np.asarray(_POSE_HAND_POINTS[side])])
-    for side, hand in (("left", LEFT_HAND), ("right", RIGHT_HAND))
-}
 _SHOULDERS = (POSE.start + 11, POSE.start + 12)
 _MIDDLE_KNUCKLE = 9
+_HAND_POINTS = LEFT_HAND.stop - LEFT_HAND.start
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Positions, along a sequence's landmark axis, of the landmarks the augmentations use.
+
+    Built from the raw landmark index held at each position, so a layout that keeps only some
+    landmarks finds them where they are; a landmark it lacks is simply not moved.
+    """
+
+    size: int
+    mirror: np.ndarray  # position -> position of its mirror image
+    hands: tuple[np.ndarray, np.ndarray]  # left, right: the 21 hand points, wrist first
+    hand_rows: tuple[np.ndarray, np.ndarray]  # each hand's points and the pose points that move with it
+    shoulders: tuple[int, int] | None
+    model_rows: np.ndarray  # where centre and body size are measured, the same in every layout
+
+    @classmethod
+    def of(cls, landmarks: np.ndarray) -> Layout:
+        """The layout of sequences whose position ``i`` holds raw landmark ``landmarks[i]``."""
+        landmarks = np.asarray(landmarks)
+        position = {int(raw): i for i, raw in enumerate(landmarks)}
+        mirrored = mirror_permutation()[landmarks]
+        if not set(mirrored.tolist()) <= position.keys():
+            raise ValueError("a layout must hold each landmark's mirror image")
+
+        def rows(raw: np.ndarray) -> np.ndarray:
+            return np.asarray([position[int(r)] for r in raw if int(r) in position], np.int64)
+
+        left, right = (rows(np.arange(h.start, h.stop)) for h in (LEFT_HAND, RIGHT_HAND))
+        if any(len(h) not in (0, _HAND_POINTS) for h in (left, right)):
+            raise ValueError(f"a layout holds a whole hand ({_HAND_POINTS} points) or none of it")
+        hand_rows = tuple(
+            np.concatenate([hand, rows(POSE.start + np.asarray(_POSE_HAND_POINTS[side]))])
+            for side, hand in (("left", left), ("right", right))
+        )
+        shoulders = tuple(position[s] for s in _SHOULDERS) if set(_SHOULDERS) <= position.keys() else None
+        return cls(
+            len(landmarks),
+            np.asarray([position[int(m)] for m in mirrored], np.int64),
+            (left, right),
+            hand_rows,
+            shoulders,
+            rows(model_landmark_indices()),
+        )
+
+
+RAW = Layout.of(np.arange(N_LANDMARKS))
+MODEL_POINTS = Layout.of(model_landmark_indices())
+
+
+def layout_of(sequence: np.ndarray) -> Layout:
+    """:data:`RAW` or :data:`MODEL_POINTS`, from the number of landmarks in ``sequence``."""
+    for layout in (RAW, MODEL_POINTS):
+        if sequence.ndim == 3 and sequence.shape[1] == layout.size:
+            return layout
+    raise ValueError(
+        f"expected a sequence of shape (frames, {RAW.size}, 3) or (frames, {MODEL_POINTS.size}, 2), "
+        f"got {sequence.shape}"
+    )
 
 
 def hflip(sequence: np.ndarray) -> np.ndarray:
     """Mirror horizontally: x -> 1 - x; hands, pose sides and lip sides swap."""
-    flipped = sequence[:, _MIRROR].copy()
+    flipped = sequence[:, layout_of(sequence).mirror].copy()
     flipped[..., 0] = 1.0 - flipped[..., 0]
     return flipped
 
 
 def rotate(sequence: np.ndarray, rng: np.random.Generator, max_deg: float = 10.0) -> np.ndarray:
-    """Rotate every point in x-y about the sequence centre (a tilted camera); NaN stays NaN.
+    """Rotate every point in x-y about the model landmarks' centre (a tilted camera); NaN stays NaN.
 
     Unlike a global scale or shift, which the per-sequence normalisation of ``features.py``
     removes, a rotation reaches the model.
@@ -40,7 +102,7 @@ def rotate(sequence: np.ndarray, rng: np.random.Generator, max_deg: float = 10.0
     centre = _centre(sequence)
     angle = np.deg2rad(rng.uniform(-max_deg, max_deg))
     out = sequence.copy()
-    out[..., :2] = (sequence[..., :2] - centre) @ _rotation(angle).T + centre
+    out[..., :2] = _turned(sequence[..., :2] - centre, angle) + centre
     return out
 
 
@@ -59,18 +121,19 @@ def hand_pose(
     place their hands; the hand's pose-model points (wrist, pinky, index, thumb) move with it.
     """
     out = sequence.copy()
+    layout = layout_of(sequence)
     body = _shoulder_width(sequence)
-    for side, hand in (("left", LEFT_HAND), ("right", RIGHT_HAND)):
-        wrist = _hand_anchor(sequence[:, hand])
+    for hand, rows in zip(layout.hands, layout.hand_rows, strict=True):
+        wrist = _hand_anchor(sequence[:, hand]) if len(hand) else None
         if wrist is None:
             continue
-        rows = _HAND_ROWS[side]
         factor = rng.uniform(1.0 - scale, 1.0 + scale)
-        turn = _rotation(np.deg2rad(rng.uniform(-rotation_deg, rotation_deg)))
+        turn = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
         move = rng.uniform(-offset, offset, size=2) * body
         xy = sequence[:, rows, :2] - wrist[:, None]
-        out[:, rows, :2] = factor * xy @ turn.T + wrist[:, None] + move
-        out[:, rows, 2] = sequence[:, rows, 2] * factor
+        out[:, rows, :2] = factor * _turned(xy, turn) + wrist[:, None] + move
+        if sequence.shape[-1] > 2:  # depth, where the layout keeps it
+            out[:, rows, 2] = sequence[:, rows, 2] * factor
     return out
 
 
@@ -80,13 +143,15 @@ def finger_jitter(sequence: np.ndarray, rng: np.random.Generator, sigma: float =
     Stands in for the tracker's frame-to-frame wobble of finger joints; the wrists stay put.
     """
     out = sequence.copy()
-    for hand in (LEFT_HAND, RIGHT_HAND):
+    for hand in layout_of(sequence).hands:
+        if not len(hand):
+            continue
         points = sequence[:, hand, :2]
         size = _finite_median(np.linalg.norm(points[:, _MIDDLE_KNUCKLE] - points[:, 0], axis=-1))
         if size is None:
             continue
-        noise = rng.normal(0.0, sigma * size, size=(len(sequence), hand.stop - hand.start - 1, 2))
-        out[:, hand.start + 1 : hand.stop, :2] += noise.astype(sequence.dtype)
+        noise = rng.normal(0.0, sigma * size, size=(len(sequence), len(hand) - 1, 2))
+        out[:, hand[1:], :2] += noise.astype(sequence.dtype)
     return out
 
 
@@ -182,24 +247,38 @@ def augment_sequence(
     return out
 
 
-def _rotation(angle: float) -> np.ndarray:
-    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+def _turned(xy: np.ndarray, angle: float) -> np.ndarray:
+    """Points ``(..., 2)`` rotated by ``angle`` about the origin, element-wise (no batched matmul)."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    x, y = xy[..., 0], xy[..., 1]
+    return np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)
+
+
+def _model_xy(sequence: np.ndarray) -> np.ndarray:
+    """The x-y of the model landmarks (a view when the sequence holds nothing else)."""
+    layout = layout_of(sequence)
+    return sequence[..., :2] if layout is MODEL_POINTS else sequence[:, layout.model_rows, :2]
 
 
 def _centre(sequence: np.ndarray) -> np.ndarray:
-    """Mean visible x-y of the whole sequence (image centre when nothing is visible)."""
-    xy = sequence[..., :2].reshape(-1, 2)
-    visible = np.isfinite(xy).all(axis=1)
-    return xy[visible].mean(axis=0) if visible.any() else np.full(2, 0.5)
+    """Mean visible x-y of the model landmarks (image centre when none is visible)."""
+    xy = _model_xy(sequence)
+    x, y = xy[..., 0], xy[..., 1]
+    visible = np.isfinite(x) & np.isfinite(y)
+    if not visible.any():
+        return np.full(2, 0.5)
+    return np.array([x[visible].mean(), y[visible].mean()])
 
 
 def _shoulder_width(sequence: np.ndarray) -> float:
-    """The body's size unit: median shoulder distance, or the spread of all points without shoulders."""
-    a, b = _SHOULDERS
-    width = _finite_median(np.linalg.norm(sequence[:, a, :2] - sequence[:, b, :2], axis=-1))
-    if width is not None and width > 0:
-        return width
-    xy = sequence[..., :2]
+    """The body's size unit: median shoulder distance, or the spread of the model landmarks without shoulders."""
+    shoulders = layout_of(sequence).shoulders
+    if shoulders is not None:
+        a, b = shoulders
+        width = _finite_median(np.linalg.norm(sequence[:, a, :2] - sequence[:, b, :2], axis=-1))
+        if width is not None and width > 0:
+            return width
+    xy = _model_xy(sequence)
     spread = float(np.std(xy[np.isfinite(xy)])) if np.isfinite(xy).any() else 0.0
     return spread if spread > 0 else 1.0
 

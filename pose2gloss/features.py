@@ -41,11 +41,6 @@ class FeatureConfig:
         return asdict(self)
 
 
-def model_points(frames: np.ndarray) -> np.ndarray:
-    """The part of raw ``(frames, 543, 3)`` landmarks that preprocessing reads: ``(frames, P, 2)``."""
-    return frames[:, MODEL_LANDMARKS, :2]
-
-
 def preprocess_packed(frames: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
     """Preprocess packed sequences: ``(total_frames, 543, 3)`` + ``(n,)`` -> ``(n, max_len, F)``.
 
@@ -116,7 +111,7 @@ def preprocess_numpy(frames: np.ndarray, lengths: np.ndarray, config: FeatureCon
                 tf.convert_to_tensor(part_frames, tf.float32), tf.convert_to_tensor(lengths[first:last], tf.int32)
             ).numpy()
         )
-    return np.concatenate(parts)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def preprocess_sequences(sequences: Iterable[np.ndarray], config: FeatureConfig, chunk: int = 128) -> np.ndarray:
@@ -159,14 +154,28 @@ class FeatureStatistics:
 
     def add(self, features: np.ndarray, lengths: np.ndarray) -> None:
         positions = features[..., : N_MODEL_LANDMARKS * 2].astype(np.float64)
-        self.sequences += len(features)
+        self.add_sums(
+            lengths,
+            positions.size,
+            int(np.sum(positions == 0)),
+            float(np.abs(positions).sum()),
+            float(positions.sum()),
+            float(np.square(positions).sum()),
+        )
+
+    def add_sums(
+        self, lengths: np.ndarray, values: int, zeros: int, abs_sum: float, total: float, square_sum: float
+    ) -> None:
+        """Add sequences of these ``lengths`` whose position features have these totals (step 3 sums in-graph)."""
+        lengths = np.asarray(lengths)
+        self.sequences += len(lengths)
         self.frames += int(np.sum(lengths))
-        self.resampled += int(np.sum(np.asarray(lengths) > self.config.max_len))
-        self.values += positions.size
-        self.zeros += int(np.sum(positions == 0))
-        self.abs_sum += float(np.abs(positions).sum())
-        self.sum += float(positions.sum())
-        self.square_sum += float(np.square(positions).sum())
+        self.resampled += int(np.sum(lengths > self.config.max_len))
+        self.values += int(values)
+        self.zeros += int(zeros)
+        self.abs_sum += abs_sum
+        self.sum += total
+        self.square_sum += square_sum
 
     def result(self) -> dict[str, float]:
         n, values = max(self.sequences, 1), max(self.values, 1)

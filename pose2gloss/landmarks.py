@@ -58,6 +58,14 @@ def model_landmark_indices() -> np.ndarray:
     return np.concatenate([lips, left, right, pose]).astype(np.int32)
 
 
+_MODEL_LANDMARKS = model_landmark_indices()
+
+
+def model_points(sequence: np.ndarray) -> np.ndarray:
+    """The part of raw ``(frames, 543, 3)`` landmarks that preprocessing reads: ``(frames, P, 2)``."""
+    return sequence[:, _MODEL_LANDMARKS, :2]
+
+
 def mirror_permutation() -> np.ndarray:
     """Permutation of the 543 landmarks that a horizontal mirror applies (an involution).
 

@@ -2,8 +2,8 @@
 
 Outputs ``<split>_points`` for train, val and test: shards of the model landmarks (see
 :mod:`pose2gloss.data.stream`), written and uploaded one shard at a time. Augmentation acts on
-the raw ``(frames, 543, 3)`` sequences as they are read, so step 3 applies the one
-preprocessing definition to everything. The policy is uploaded as ``augment_policy``.
+the model landmarks of each sequence as it is read, still in image coordinates, so step 3
+applies the one preprocessing definition to everything. The policy is uploaded as ``augment_policy``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ DEFAULTS = {
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step2_data_augmentation", DEFAULTS, argv)
-    import numpy as np
     import pandas as pd
 
-    from pose2gloss.augment import augment_sequence
-    from pose2gloss.data import load_sequence
+    from pose2gloss.data.gislr import load_points
     from pose2gloss.data.shards import write_split
-    from pose2gloss.data.stream import point_blocks, worker_pool
+    from pose2gloss.data.stream import augmented_copy, point_blocks, to_raw, worker_pool
     from pose2gloss.datasets import resolve_data_root
     from pose2gloss.plots import augmentation_preview
 
@@ -59,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
                 rows = rows.sample(frac=1.0, random_state=params["seed"])
             multiplier = params["multiplier"] if split == "train" else 0
             if split == "train" and len(rows):
-                first = load_sequence(root / rows["path"].iloc[0])
-                copy = augment_sequence(first, np.random.default_rng([params["seed"], 1, 0]), config)
-                figure = augmentation_preview(first, copy if multiplier else None)
+                first = load_points(root / rows["path"].iloc[0])
+                copy = to_raw(augmented_copy(first, 1, 0, params["seed"], config)) if multiplier else None
+                figure = augmentation_preview(to_raw(first), copy)
                 task.get_logger().report_matplotlib_figure("Augmentation", "preview", figure=figure, report_image=True)
             blocks = point_blocks(
                 [str(root / p) for p in rows["path"]],

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 
 from pose2gloss.augment import (
+    MODEL_POINTS,
+    RAW,
     AugmentConfig,
+    Layout,
     augment_sequence,
     finger_jitter,
     frame_drop,
@@ -22,6 +25,8 @@ from pose2gloss.landmarks import (
     RIGHT_HAND,
     lip_mirror_pairs,
     mirror_permutation,
+    model_landmark_indices,
+    model_points,
 )
 from tests.gislr_files import random_sequence
 
@@ -215,3 +220,41 @@ def test_augment_is_seeded_and_changes_data(sequence):
 def test_policy_with_everything_off_changes_nothing(two_handed):
     off = AugmentConfig(**{k: 0.0 for k in AugmentConfig().to_dict() if k.endswith("probability")})
     np.testing.assert_array_equal(augment_sequence(two_handed, np.random.default_rng(0), off), two_handed)
+
+
+def test_augmenting_the_model_points_gives_the_model_points_of_the_augmented_sequence(two_handed, sequence):
+    """Step 2 augments the 89 stored landmarks; that must be the same as augmenting all 543."""
+    handless = sequence.copy()
+    handless[:, RIGHT_HAND] = np.nan
+    shoulderless = two_handed.copy()
+    shoulderless[:, POSE.start + 11] = np.nan  # body size then falls back to the landmarks' spread
+    for raw in (two_handed, sequence, handless, shoulderless):
+        for seed in range(40):
+            from_raw = model_points(augment_sequence(raw, np.random.default_rng(seed)))
+            from_points = augment_sequence(model_points(raw), np.random.default_rng(seed))
+            assert from_points.shape == from_raw.shape and from_points.dtype == np.float32
+            np.testing.assert_array_equal(np.isnan(from_points), np.isnan(from_raw))
+            np.testing.assert_allclose(from_points, from_raw, atol=1e-6)
+
+
+def test_layouts_find_the_same_landmarks():
+    indices = model_landmark_indices()
+    assert MODEL_POINTS.size == len(indices) and RAW.size == 543
+    np.testing.assert_array_equal(indices[MODEL_POINTS.mirror], mirror_permutation()[indices])
+    for side in range(2):
+        np.testing.assert_array_equal(indices[MODEL_POINTS.hands[side]], RAW.hands[side])
+        assert set(indices[MODEL_POINTS.hand_rows[side]]) == set(RAW.hand_rows[side]) & set(indices)
+    assert tuple(indices[list(MODEL_POINTS.shoulders)]) == RAW.shoulders
+    with pytest.raises(ValueError, match="mirror image"):
+        Layout.of(np.array([LEFT_HAND.start]))  # a left wrist without the right one
+    with pytest.raises(ValueError, match="whole hand"):
+        Layout.of(
+            np.concatenate(
+                [np.arange(LEFT_HAND.start, LEFT_HAND.start + 3), np.arange(RIGHT_HAND.start, RIGHT_HAND.start + 3)]
+            )
+        )
+
+
+def test_augment_names_a_sequence_in_no_known_layout():
+    with pytest.raises(ValueError, match=r"\(frames, 543, 3\) or \(frames, 89, 2\), got \(4, 100, 2\)"):
+        augment_sequence(np.zeros((4, 100, 2), np.float32), np.random.default_rng(0))

@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from pose2gloss.data import DataError, PackedSequences, load_index, load_sequence, load_sequences, load_sign_map
+from pose2gloss.data.gislr import load_points
+from pose2gloss.landmarks import model_points
 from tests.gislr_files import random_sequence, sequence_frame, write_dataset, write_sequence
 
 
@@ -52,6 +54,7 @@ def _corrupt(tmp_path, rng, mutate):
     ("mutate", "message"),
     [
         (lambda f: f.drop(columns=["landmark_index"]), "missing columns"),
+        (lambda f: f.drop(columns=["z"]), "missing columns"),  # also where depth is not read
         (lambda f: f.iloc[:-1], "has 542 landmarks"),
         (lambda f: f.assign(x=f["x"].astype(str)), "'x' must be numeric"),
         (lambda f: f.assign(type=f["type"].replace("pose", "body")), "unknown landmark types"),
@@ -63,11 +66,22 @@ def _corrupt(tmp_path, rng, mutate):
         (lambda f: f.assign(frame=f["frame"].astype(str)), "'frame' must be numeric"),
     ],
 )
-def test_load_sequence_rejects_corrupt_files_naming_file_and_fault(tmp_path, rng, mutate, message):
+@pytest.mark.parametrize("load", [load_sequence, load_points])
+def test_load_sequence_rejects_corrupt_files_naming_file_and_fault(tmp_path, rng, mutate, message, load):
     path = _corrupt(tmp_path, rng, mutate)
     with pytest.raises(DataError, match=message) as info:
-        load_sequence(path)
+        load(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("shuffle_rows", [False, True])
+def test_load_points_is_the_model_points_of_the_sequence(tmp_path, rng, shuffle_rows):
+    sequence = random_sequence(rng, 7)
+    path = write_sequence(tmp_path / "p.parquet", sequence, shuffle_rows=shuffle_rows)
+    points = load_points(path)
+    assert points.shape == (7, 89, 2) and points.dtype == np.float32
+    np.testing.assert_array_equal(points, model_points(load_sequence(path)))
+    np.testing.assert_array_equal(np.isnan(points), np.isnan(model_points(sequence)))
 
 
 def test_load_sequence_missing_and_non_parquet_files(tmp_path):

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pose2gloss.landmarks import COORD_COLUMNS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES
+from pose2gloss.landmarks import COORD_COLUMNS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES, model_points
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 INDEX_COLUMNS = ("path", "participant_id", "sequence_id", "sign")
 SIGN_MAP_FILE = "sign_to_prediction_index_map.json"
 INDEX_FILE = "train.csv"
-_READ_COLUMNS = ["frame", "type", "landmark_index", *COORD_COLUMNS]
+_INDEX_READ_COLUMNS = ["frame", "type", "landmark_index"]
+_READ_COLUMNS = [*_INDEX_READ_COLUMNS, *COORD_COLUMNS]
 _TYPE_NAMES = list(TYPE_OFFSETS)
 _TYPE_OFFSET_ARRAY = np.asarray([TYPE_OFFSETS[t] for t in _TYPE_NAMES], dtype=np.int64)
 _TYPE_SIZE_ARRAY = np.asarray([TYPE_SIZES[t] for t in _TYPE_NAMES], dtype=np.int64)
@@ -43,15 +44,27 @@ def load_sequence(path: str | Path, content: bytes | None = None) -> np.ndarray:
     With ``content`` the parquet bytes are read from memory and ``path`` only names them in errors
     (the server reads uploaded files this way).
     """
-    path = Path(path)
-    table = _read_table(path, content)
+    return _load(Path(path), content, COORD_COLUMNS)
+
+
+def load_points(path: str | Path) -> np.ndarray:
+    """Load only what the models see: the model landmarks' x and y, float32 ``(frames, 89, 2)``.
+
+    The same checks as :func:`load_sequence`; depth is never decoded, which saves a sixth of the read.
+    """
+    return model_points(_load(Path(path), None, COORD_COLUMNS[:2]))
+
+
+def _load(path: Path, content: bytes | None, coords: tuple[str, ...]) -> np.ndarray:
+    """``(frames, 543, len(coords))`` from a GISLR file, whatever the order of its rows."""
+    table = _read_table(path, content, coords)
     frames = _int_column(table, "frame", path)
     landmark_index = _int_column(table, "landmark_index", path)
     type_codes = _type_codes(table, path)
-    coords = _coords(table, path)
+    values = _coords(table, path, coords)
     if _in_layout_order(frames, type_codes, landmark_index):  # how real and generated files are written
-        return coords.reshape(-1, N_LANDMARKS, 3)
-    return _place_rows(path, frames.astype(np.int64), type_codes, landmark_index.astype(np.int64), coords)
+        return values.reshape(-1, N_LANDMARKS, len(coords))
+    return _place_rows(path, frames.astype(np.int64), type_codes, landmark_index.astype(np.int64), values)
 
 
 def _in_layout_order(frames: np.ndarray, type_codes: np.ndarray, landmark_index: np.ndarray) -> bool:
@@ -95,9 +108,9 @@ def _place_rows(
             f"{path}: frame {frame_numbers[missing // N_LANDMARKS]} repeats a landmark and lacks "
             f"landmark {missing % N_LANDMARKS}"
         )
-    out = np.empty((len(flat), 3), dtype=np.float32)
+    out = np.empty((len(flat), coords.shape[1]), dtype=np.float32)
     out[flat] = coords
-    return out.reshape(len(frame_numbers), N_LANDMARKS, 3)
+    return out.reshape(len(frame_numbers), N_LANDMARKS, coords.shape[1])
 
 
 def load_sign_map(root: str | Path) -> dict[str, int]:
@@ -139,7 +152,7 @@ def load_index(root: str | Path) -> pd.DataFrame:
     return index.reset_index(drop=True)
 
 
-def _read_table(path: Path, content: bytes | None = None) -> pa.Table:
+def _read_table(path: Path, content: bytes | None = None, coords: tuple[str, ...] = COORD_COLUMNS) -> pa.Table:
     if content is None and not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
@@ -151,7 +164,7 @@ def _read_table(path: Path, content: bytes | None = None) -> pa.Table:
     if missing:
         raise DataError(f"{path}: missing columns {missing}; found {names}")
     try:
-        return parquet.read(columns=_READ_COLUMNS, use_threads=False)
+        return parquet.read(columns=[*_INDEX_READ_COLUMNS, *coords], use_threads=False)
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: cannot read columns ({err})") from err
 
@@ -206,9 +219,9 @@ def _type_codes(table: pa.Table, path: Path) -> np.ndarray:
     return np.concatenate(codes) if codes else np.zeros(0, np.int64)
 
 
-def _coords(table: pa.Table, path: Path) -> np.ndarray:
+def _coords(table: pa.Table, path: Path, names: tuple[str, ...]) -> np.ndarray:
     columns = []
-    for name in COORD_COLUMNS:
+    for name in names:
         column = table.column(name)
         if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
             raise DataError(f"{path}: column '{name}' must be numeric, found {column.type}")
