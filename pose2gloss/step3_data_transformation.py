@@ -1,6 +1,7 @@
 """Step 3 - data transformation: every split through the one preprocessing definition.
 
-Reads step 2's landmark shards one at a time and writes ``<split>_features`` shards: the
+Reads step 2's landmark shards one at a time (the features of the next chunk are computed while
+the last ones are written and uploaded) and writes ``<split>_features`` shards: the
 fixed-length model input of :mod:`pose2gloss.features` without its all-zero padding rows
 (see :mod:`pose2gloss.data.shards`); the same code is later exported inside the TFLite model.
 """
@@ -18,6 +19,7 @@ DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, 
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step3_data_transformation", DEFAULTS, argv)
+    from pose2gloss.background import prefetched
     from pose2gloss.data.shards import write_split
     from pose2gloss.features import FeatureConfig, FeatureStatistics
     from pose2gloss.transform import feature_blocks
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         for split in ("train", "val", "test"):
             points = tracking.sharded_split(params["augment_task_id"], f"{split}_points")
             stats = FeatureStatistics(config)
-            blocks = feature_blocks(points, config, stats, chunk=params["chunk"])
+            blocks = prefetched(feature_blocks(points, config, stats, chunk=params["chunk"]), depth=2)
             tracking.upload_split(
                 task,
                 f"{split}_features",

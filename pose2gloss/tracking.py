@@ -271,8 +271,12 @@ def upload_split(task, name: str, write: Callable[..., dict[str, Any]]) -> dict[
     """Upload a sharded split as it is written: each shard as ``<name>/<file stem>``, the index as ``name``.
 
     ``write(on_shard=...)`` writes the split, calling ``on_shard`` with every finished shard file.
+    A shard uploads in the background while the next one is written, so at most two are on disk.
     """
-    index = write(on_shard=lambda path: upload_moving(task, f"{name}/{path.stem}", path))
+    from pose2gloss.background import SerialBackground
+
+    with SerialBackground(pending=1) as uploads:
+        index = write(on_shard=lambda path: uploads.submit(upload_moving, task, f"{name}/{path.stem}", path))
     upload_json(task, name, index)
     return index
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 import numpy as np
+import tensorflow as tf
 
-from pose2gloss.data.shards import Block, unpad_features
-from pose2gloss.features import FeatureConfig, FeatureStatistics, preprocess_numpy
+from pose2gloss.data.shards import Block
+from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, FeatureStatistics, preprocess_points
 
 FEATURES_DTYPE = np.float16
 
@@ -15,10 +17,42 @@ FEATURES_DTYPE = np.float16
 def feature_blocks(
     points: Iterable[Block], config: FeatureConfig, stats: FeatureStatistics | None = None, chunk: int = 256
 ) -> Iterator[Block]:
-    """Preprocess each block of points; keep the non-padding feature rows as float16."""
+    """Preprocess the points ``chunk`` sequences at a time; keep the non-padding feature rows as float16.
+
+    Only one chunk's padded float32 features exist at a time, inside TensorFlow, whatever the shard size.
+    """
+    store = _storage_graph(config)
     for block in points:
-        features = preprocess_numpy(block.data, block.lengths, config, chunk=chunk)
-        if stats is not None:
-            stats.add(features, block.lengths)
-        data, rows = unpad_features(features, block.lengths)
-        yield Block(data.astype(FEATURES_DTYPE), rows, block.lengths, block.labels, block.meta)
+        for start in range(0, len(block), chunk):
+            part = block.take(start, min(start + chunk, len(block)))
+            data, rows, sums = store(tf.constant(part.data, tf.float32), tf.constant(part.lengths, tf.int32))
+            if stats is not None:
+                stats.add_sums(part.lengths, *(float(s) for s in sums))
+            yield Block(data.numpy(), rows.numpy(), part.lengths, part.labels, part.meta)
+
+
+@lru_cache(maxsize=8)
+def _storage_graph(config: FeatureConfig) -> tf.types.experimental.GenericFunction:
+    """One graph call per chunk: features, their non-padding rows as float16, and the statistics' sums.
+
+    Storage and statistics only; the features themselves are :func:`preprocess_points`.
+    """
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, N_MODEL_LANDMARKS, 2], tf.float32), tf.TensorSpec([None], tf.int32)]
+    )
+    def store(points: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, ...]]:
+        features = preprocess_points(points, lengths, config)  # float32 in: oneDNN has no half kernels here
+        rows = tf.minimum(lengths, config.max_len)
+        data = tf.cast(tf.boolean_mask(features, tf.sequence_mask(rows, config.max_len)), FEATURES_DTYPE)
+        positions = features[..., : N_MODEL_LANDMARKS * 2]
+        sums = (
+            tf.size(positions, tf.int64),
+            tf.size(positions, tf.int64) - tf.math.count_nonzero(positions),
+            tf.reduce_sum(tf.cast(tf.abs(positions), tf.float64)),
+            tf.reduce_sum(tf.cast(positions, tf.float64)),
+            tf.reduce_sum(tf.cast(tf.square(positions), tf.float64)),
+        )
+        return data, rows, sums
+
+    return store

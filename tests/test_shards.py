@@ -144,3 +144,22 @@ def test_features_of_a_sequence_do_not_depend_on_chunk_shard_size_or_workers(fil
         np.testing.assert_array_equal(small[key], large[key])
     assert not np.array_equal(small[100, 0], small[100, 1])  # the copies are augmented
     assert stats_small == pytest.approx(stats_large)
+
+
+def test_feature_rows_and_statistics_are_those_of_the_preprocessing_definition():
+    """Step 3 unpads, casts and sums inside one graph; the result is the definition's, stored as float16."""
+    rng = np.random.default_rng(8)
+    block = make_block(rng, [1, 5, 12, 40, 3, 9, 70])  # longer than max_len too
+    config = FeatureConfig(max_len=16)
+    stats = FeatureStatistics(config)
+    out = Block.concat(list(feature_blocks([block], config, stats, chunk=3)))
+    expected = preprocess_numpy(block.data, block.lengths, config)
+    rows, lengths = unpad_features(expected, block.lengths)
+    assert out.data.dtype == np.float16
+    np.testing.assert_array_equal(out.rows, lengths)
+    np.testing.assert_array_equal(out.data, rows.astype(np.float16))
+    np.testing.assert_array_equal(out.labels, block.labels)
+    reference = FeatureStatistics(config)
+    reference.add(expected, block.lengths)
+    assert stats.result() == pytest.approx(reference.result(), rel=1e-6)
+    assert stats.result()["resampled_share"] == pytest.approx(2 / 7)  # 40 and 70 frames

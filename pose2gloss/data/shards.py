@@ -97,7 +97,7 @@ def write_split(
     """Re-cut ``blocks`` (any sizes) into shards of ``shard_size`` sequences under ``directory``.
 
     ``on_shard`` is called with each finished file (the pipeline uploads and removes it there),
-    so at most one shard is ever held in memory or on local disk. Returns the split's index.
+    so at most one shard is held in memory; the caller decides how many stay on disk. Returns the index.
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
