@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) -> str:
-    """Copy the bundle and test predictions into the run folder; promote the run if the check says so.
+    """Put the bundle and test predictions in the run folder; promote the run if the check says so.
 
     Offline the check is applied to ``runs/production.json`` here; with a server step 7 applied it
     to the ``production`` tag. ``summary["promotion"]`` records the decision with its evidence.
@@ -162,9 +161,9 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) ->
 
     task_id = summary["evaluation_task_id"]
     bundle_dir = run_dir / "bundle"
-    shutil.copytree(tracking.artifact_local_copy(task_id, "bundle"), bundle_dir, dirs_exist_ok=True)
+    tracking.unpack_folder_artifact(task_id, "bundle", bundle_dir)
     predictions = run_dir / "test_predictions.csv"
-    shutil.copyfile(tracking.artifact_local_copy(task_id, "test_predictions"), predictions)
+    tracking.link_artifact(task_id, "test_predictions", predictions)
     if summary.get("offline") is False:  # with a server, step 7 decided and moved the production tag
         promotion = tracking.artifact_json(task_id, "promotion")
         summary["promotion"] = {**promotion, "summary": f"bundle model {promotion['model_id']} {describe(promotion)}"}

@@ -210,6 +210,7 @@ class OfflineStepJob(LocalClearmlJob):
         self.node_name = self.node_names.get(self.task.id, self.task.name)
         self.log_path = self.log_dir / f"{self.node_name}.log"
         self._pump: threading.Thread | None = None
+        self._output_closed_at: float | None = None
         # The controller's polling thread and an abort (pipe.stop) both ask for the status: one reaps.
         self._status_lock = threading.RLock()
 
@@ -242,6 +243,7 @@ class OfflineStepJob(LocalClearmlJob):
                 log.flush()
                 if not is_chatter(line):
                     _console(f"[{self.node_name}] {line.rstrip()}")
+        self._output_closed_at = time.time()  # the step has exited: its duration ends here, not at the next poll
 
     def terminate(self) -> None:
         """Stop the step's process group: SIGTERM (the step closes its session), then SIGKILL."""
@@ -272,7 +274,8 @@ class OfflineStepJob(LocalClearmlJob):
                 process.returncode = code
                 if self._pump:
                     self._pump.join(timeout=10)
-                self.exit_code, self.ended_at, self._job_process = code, time.time(), None
+                self.ended_at = min(time.time(), self._output_closed_at or time.time())
+                self.exit_code, self._job_process = code, None
                 _RUNNING.discard(self)
                 outcome = "completed" if code == 0 else ("aborted" if self.aborted else f"FAILED (exit code {code})")
                 _console(f"[{self.node_name}] {outcome} in {self.elapsed():.1f}s")

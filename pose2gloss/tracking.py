@@ -304,17 +304,42 @@ def trained_model(task_id: str):
     return load_model_files(artifact_local_copy(task_id, "model", source), artifact_json(task_id, "model_card", source))
 
 
-def artifact_local_copy(task_id: str, name: str, source=None) -> Path:
-    """Local path of an artifact of another task (downloaded or, offline, in the run folder)."""
+def artifact_local_copy(task_id: str, name: str, source=None, extract: bool = True) -> Path:
+    """Local path of an artifact of another task (downloaded or, offline, in the run folder).
+
+    A folder artifact is a zip; ``extract=False`` gives the zip itself instead of a copy unpacked
+    in ClearML's cache (offline, the zip is already on this disk).
+    """
     from clearml import Task
 
     source = source or Task.get_task(task_id=task_id)
     if name not in source.artifacts:
         raise KeyError(f"task {task_id} has no artifact '{name}' (has {sorted(source.artifacts)})")
-    local = source.artifacts[name].get_local_copy()
+    local = source.artifacts[name].get_local_copy(extract_archive=extract)
     if local is None:
         raise FileNotFoundError(f"artifact '{name}' of task {task_id} could not be fetched")
     return Path(local)
+
+
+def link_artifact(task_id: str, name: str, destination: Path) -> Path:
+    """Put a file artifact at ``destination`` as a hard link (a copy only across file systems)."""
+    import shutil
+
+    source = artifact_local_copy(task_id, name)
+    destination.unlink(missing_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+    return destination
+
+
+def unpack_folder_artifact(task_id: str, name: str, destination: Path) -> Path:
+    """Unpack a folder artifact straight into ``destination``: one unpacked copy, where it is used."""
+    import shutil
+
+    shutil.unpack_archive(artifact_local_copy(task_id, name, extract=False), destination, format="zip")
+    return destination
 
 
 def artifact_json(task_id: str, name: str, source=None) -> dict[str, Any]:

@@ -277,6 +277,9 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     assert scores.shape == (len(bundle.signs),) and np.isclose(scores.sum(), 1.0, atol=1e-4)
     assert len(list(Path(summary["sessions_dir"]).glob("offline-*.zip"))) >= 8 + 2  # steps, trials, controller
     assert not list(Path(summary["sessions_dir"]).rglob("*.npz"))  # artifacts are not kept in sessions too
+    run_dir = Path(summary["tflite_path"]).parents[1]
+    unpacked = {p.parent for p in run_dir.rglob("*.tflite")}
+    assert unpacked == {run_dir / "bundle"}  # the bundle artifact is unpacked once, where it is served from
     assert summary["reused_steps"] == [] and summary["input_sequences"] == len(sample_ids(default_sample))
     for node in summary["nodes"]:
         assert node["peak_rss_mb"] > 50 and node["stored_mb"] > 0, node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -207,13 +208,15 @@ def evaluation_artifacts(tmp_path, monkeypatch):
         predictions([True, False]).to_csv(folder / "test_predictions.csv", index=False)
         (folder / "metrics.json").write_text(json.dumps(metrics(top1, test_set, "ignored")))
         runs[task_id] = {
-            "bundle": folder / "bundle",
+            "bundle": Path(shutil.make_archive(str(folder / "bundle"), "zip", folder / "bundle")),  # a folder artifact
             "test_predictions": folder / "test_predictions.csv",
             "metrics": folder / "metrics.json",
         }
         return runs[task_id]
 
-    monkeypatch.setattr(pipeline_from_tasks.tracking, "artifact_local_copy", lambda task, name: runs[task][name])
+    monkeypatch.setattr(
+        pipeline_from_tasks.tracking, "artifact_local_copy", lambda task, name, extract=True: runs[task][name]
+    )
     monkeypatch.setattr(
         pipeline_from_tasks.tracking, "artifact_json", lambda task, name: json.loads(runs[task][name].read_text())
     )
