@@ -88,7 +88,7 @@ def layout_of(sequence: np.ndarray) -> Layout:
 
 def hflip(sequence: np.ndarray) -> np.ndarray:
     """Mirror horizontally: x -> 1 - x; hands, pose sides and lip sides swap."""
-    flipped = sequence[:, layout_of(sequence).mirror].copy()
+    flipped = sequence[:, layout_of(sequence).mirror]  # a new array: fancy indexing copies
     flipped[..., 0] = 1.0 - flipped[..., 0]
     return flipped
 
@@ -124,12 +124,12 @@ def hand_pose(
     layout = layout_of(sequence)
     body = _shoulder_width(sequence)
     for hand, rows in zip(layout.hands, layout.hand_rows, strict=True):
-        wrist = _hand_anchor(sequence[:, hand]) if len(hand) else None
+        wrist = _hand_anchor(sequence[:, hand[0], :2]) if len(hand) else None
         if wrist is None:
             continue
         factor = rng.uniform(1.0 - scale, 1.0 + scale)
         turn = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
-        move = rng.uniform(-offset, offset, size=2) * body
+        move = (rng.uniform(-offset, offset, size=2) * body).astype(sequence.dtype)  # no float64 upcast
         xy = sequence[:, rows, :2] - wrist[:, None]
         out[:, rows, :2] = factor * _turned(xy, turn) + wrist[:, None] + move
         if sequence.shape[-1] > 2:  # depth, where the layout keeps it
@@ -146,12 +146,12 @@ def finger_jitter(sequence: np.ndarray, rng: np.random.Generator, sigma: float =
     for hand in layout_of(sequence).hands:
         if not len(hand):
             continue
-        points = sequence[:, hand, :2]
-        size = _finite_median(np.linalg.norm(points[:, _MIDDLE_KNUCKLE] - points[:, 0], axis=-1))
+        knuckle_to_wrist = sequence[:, hand[_MIDDLE_KNUCKLE], :2] - sequence[:, hand[0], :2]
+        size = _finite_median(np.linalg.norm(knuckle_to_wrist, axis=-1))
         if size is None:
             continue
-        noise = rng.normal(0.0, sigma * size, size=(len(sequence), len(hand) - 1, 2))
-        out[:, hand[1:], :2] += noise.astype(sequence.dtype)
+        noise = rng.standard_normal((len(sequence), len(hand) - 1, 2), dtype=np.float32) * np.float32(sigma * size)
+        out[:, hand[1:], :2] += noise.astype(sequence.dtype, copy=False)
     return out
 
 
@@ -284,18 +284,23 @@ def _shoulder_width(sequence: np.ndarray) -> float:
 
 
 def _finite_median(values: np.ndarray) -> float | None:
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if len(finite) else None
+    """``np.median`` of the finite values (None if there are none), without its overhead on short arrays."""
+    finite = np.sort(values[np.isfinite(values)])
+    if not len(finite):
+        return None
+    middle = len(finite) // 2
+    return float(finite[middle] if len(finite) % 2 else (finite[middle - 1] + finite[middle]) / 2)
 
 
-def _hand_anchor(hand: np.ndarray) -> np.ndarray | None:
-    """Per-frame wrist (frames, 2), frames without the hand filled from the nearest tracked one.
+def _hand_anchor(wrist: np.ndarray) -> np.ndarray | None:
+    """The wrist ``(frames, 2)`` in every frame, frames without the hand filled from the nearest tracked one.
 
     None when the hand is never tracked (nothing to move).
     """
-    wrist = hand[:, 0, :2]
-    seen = np.flatnonzero(np.isfinite(wrist).all(axis=1))
+    seen = np.flatnonzero(np.isfinite(wrist[:, 0]) & np.isfinite(wrist[:, 1]))
     if len(seen) == 0:
         return None
-    nearest = seen[np.argmin(np.abs(np.arange(len(hand))[:, None] - seen[None]), axis=1)]
+    if len(seen) == len(wrist):
+        return wrist
+    nearest = seen[np.argmin(np.abs(np.arange(len(wrist))[:, None] - seen[None]), axis=1)]
     return wrist[nearest]

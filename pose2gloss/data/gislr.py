@@ -47,12 +47,12 @@ def load_sequence(path: str | Path, content: bytes | None = None) -> np.ndarray:
     return _load(Path(path), content, COORD_COLUMNS)
 
 
-def load_points(path: str | Path) -> np.ndarray:
+def load_points(path: str | Path, content: bytes | None = None) -> np.ndarray:
     """Load only what the models see: the model landmarks' x and y, float32 ``(frames, 89, 2)``.
 
     The same checks as :func:`load_sequence`; depth is never decoded, which saves a sixth of the read.
     """
-    return model_points(_load(Path(path), None, COORD_COLUMNS[:2]))
+    return model_points(_load(Path(path), content, COORD_COLUMNS[:2]))
 
 
 def _load(path: Path, content: bytes | None, coords: tuple[str, ...]) -> np.ndarray:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pose2gloss.augment import AugmentConfig, augment_sequence
+from pose2gloss.background import prefetched
 from pose2gloss.data.gislr import load_points
 from pose2gloss.data.shards import Block
 from pose2gloss.landmarks import N_COORDS, N_LANDMARKS, model_landmark_indices, model_points
@@ -67,7 +68,8 @@ def read_chunk(job: ChunkJob) -> Block:
     Augmentation acts on the model landmarks only, which gives the same points as augmenting
     the raw sequence (see :mod:`pose2gloss.augment`) for a tenth of the arithmetic.
     """
-    originals = [load_points(p) for p in job.paths]
+    contents = prefetched(map(_file_bytes, job.paths), depth=8)  # the disk reads ahead while this process parses
+    originals = [load_points(p, content) for p, content in zip(job.paths, contents, strict=True)]
     points = [p.astype(POINTS_DTYPE) for p in originals]
     copies = [np.zeros(len(originals), np.int8)]
     for copy in range(1, job.multiplier + 1):
@@ -80,6 +82,14 @@ def read_chunk(job: ChunkJob) -> Block:
     meta = {k: np.tile(v, repeat) for k, v in job.meta.items()}
     meta["copy"] = np.concatenate(copies)  # 0: the original, c: augmented copy c
     return Block(np.concatenate(points), rows, rows, np.tile(job.labels, repeat), meta)
+
+
+def _file_bytes(path: str) -> bytes | None:
+    """A file's bytes; None when it cannot be read, so that :func:`load_points` names the fault."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
 
 
 def point_blocks(
