@@ -67,6 +67,10 @@ def extrapolate(small: float, large: float, n_small: int, n_large: int, n: int) 
     return large + (large - small) * (n - n_large) / (n_large - n_small)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:,.0f} s" if seconds < 90 else f"{seconds / 60:,.0f} min"
+
+
 def report(results: dict[int, dict]) -> None:
     small_n, large_n = sorted(results)
     small, large = per_step(results[small_n]), per_step(results[large_n])
@@ -110,7 +114,7 @@ def report(results: dict[int, dict]) -> None:
         stored_total += stored
         time_s = large[name]["duration_s"] * GISLR_SEQUENCES / large_n
         print(
-            f"| {name} | <= {time_s / 60:,.0f} min | {large[name]['peak_rss_mb']:,.0f} MB | {stored / 1024:,.2f} GB |"
+            f"| {name} | <= {_duration(time_s)} | {large[name]['peak_rss_mb']:,.0f} MB | {stored / 1024:,.2f} GB |"
         )
     print(
         f"| whole run (data) | | {results[large_n]['peak_rss_mb']:,.0f} MB | {stored_total / 1024:,.1f} GB "
