@@ -113,9 +113,7 @@ def report(results: dict[int, dict]) -> None:
         )
         stored_total += stored
         time_s = large[name]["duration_s"] * GISLR_SEQUENCES / large_n
-        print(
-            f"| {name} | <= {_duration(time_s)} | {large[name]['peak_rss_mb']:,.0f} MB | {stored / 1024:,.2f} GB |"
-        )
+        print(f"| {name} | <= {_duration(time_s)} | {large[name]['peak_rss_mb']:,.0f} MB | {stored / 1024:,.2f} GB |")
     print(
         f"| whole run (data) | | {results[large_n]['peak_rss_mb']:,.0f} MB | {stored_total / 1024:,.1f} GB "
         f"({stored_total * 1024 / GISLR_SEQUENCES:.0f} KB per sequence) |"
