@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,37 +152,48 @@ TrialRunner = Callable[[dict[str, Any]], dict[str, Any]]
 def run_local_study(
     model_name: str, run_trial: TrialRunner, *, n_trials: int, n_jobs: int, seed: int
 ) -> list[dict[str, Any]]:
-    """Optuna multi-objective study; returns one record per trial (failed ones without metrics)."""
+    """Optuna multi-objective study; returns one record per trial (failed ones without metrics).
+
+    Trials run ``n_jobs`` at a time, but each batch's parameters are drawn here, in trial order,
+    through Optuna's ask-and-tell interface: ``study.optimize(n_jobs=...)`` reseeds the sampler in
+    every thread, so the same seed would not give the same trials.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = search_space(model_name)
-    records: list[dict[str, Any]] = []
-
-    def objective(trial) -> tuple[float, float]:
-        values = suggest(trial, space)
-        record: dict[str, Any] = {"trial": trial.number, "params": values}
-        records.append(record)
-        print(f"trial {trial.number} started: {values}", flush=True)
-        try:
-            result = run_trial(values)
-        except Exception as err:  # a failed trial is recorded, the study goes on
-            record["error"] = str(err)
-            print(f"trial {trial.number} failed: {str(err)[-300:]}", flush=True)
-            raise
-        record.update(result)
-        print(
-            f"trial {trial.number} finished: val top-1 {result['val_accuracy']:.4f}, val loss {result['val_loss']:.4f}",
-            flush=True,
-        )
-        return float(result["val_loss"]), float(result["val_accuracy"])
-
     study = optuna.create_study(
         directions=["minimize" if sign == "min" else "maximize" for _, sign in OBJECTIVES],
         sampler=optuna.samplers.TPESampler(seed=seed),
     )
-    study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, catch=(Exception,))
-    return sorted(records, key=lambda r: r["trial"])
+    records: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+        for first in range(0, n_trials, max(1, n_jobs)):
+            trials = [study.ask() for _ in range(first, min(first + max(1, n_jobs), n_trials))]
+            batch = [{"trial": trial.number, "params": suggest(trial, space)} for trial in trials]
+            for trial, record in zip(trials, pool.map(lambda r: _run_recorded(run_trial, r), batch), strict=True):
+                records.append(record)
+                if "error" in record:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, [float(record["val_loss"]), float(record["val_accuracy"])])
+    return records
+
+
+def _run_recorded(run_trial: TrialRunner, record: dict[str, Any]) -> dict[str, Any]:
+    """Run one trial; its result or its error goes into its record (a failed trial does not stop the study)."""
+    number, values = record["trial"], record["params"]
+    print(f"trial {number} started: {values}", flush=True)
+    try:
+        result = run_trial(values)
+    except Exception as err:
+        print(f"trial {number} failed: {str(err)[-300:]}", flush=True)
+        return {**record, "error": str(err)}
+    print(
+        f"trial {number} finished: val top-1 {result['val_accuracy']:.4f}, val loss {result['val_loss']:.4f}",
+        flush=True,
+    )
+    return {**record, **result}
 
 
 def training_subprocess(base_params: Mapping[str, Any], cwd: str | Path | None = None) -> TrialRunner:

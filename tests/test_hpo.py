@@ -1,3 +1,6 @@
+import random
+import time
+
 import optuna
 import pytest
 
@@ -132,3 +135,19 @@ def test_optuna_suggest_covers_every_kind():
         {"batch_size": 64, "learning_rate": 1e-3, "reduce_lr_patience": 3, "conv1d_dropout": 0.1, "last_dropout": 0.2}
     )
     assert hpo.suggest(trial, hpo.search_space("GISLR"))["batch_size"] == 64
+
+
+def test_concurrent_trials_draw_the_same_parameters_for_the_same_seed():
+    """Trials that run side by side draw in trial order, so a seed fixes every trial's parameters."""
+
+    def run_trial(values):
+        time.sleep(random.random() * 0.02)  # finish in any order
+        return {"task_id": "t", "val_loss": values["learning_rate"], "val_accuracy": 0.5}
+
+    def params(seed: int) -> list[dict]:
+        records = hpo.run_local_study("GISLR", run_trial, n_trials=6, n_jobs=3, seed=seed)
+        return [r["params"] for r in records]
+
+    first = params(0)
+    assert all(params(0) == first for _ in range(3))
+    assert params(1) != first and len({r["learning_rate"] for r in first}) == 6
