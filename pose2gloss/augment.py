@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pose2gloss.landmarks import LEFT_HAND, N_LANDMARKS, POSE, RIGHT_HAND, mirror_permutation, model_landmark_indices
+from pose2gloss.landmarks import LEFT_HAND, MODEL_LANDMARKS, N_LANDMARKS, POSE, RIGHT_HAND, mirror_permutation
 
 # Pose landmarks that belong to each hand (wrist, pinky, index, thumb) and move with it.
 _POSE_HAND_POINTS = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}
@@ -67,12 +67,12 @@ class Layout:
             (left, right),
             hand_rows,
             shoulders,
-            rows(model_landmark_indices()),
+            rows(MODEL_LANDMARKS),
         )
 
 
 RAW = Layout.of(np.arange(N_LANDMARKS))
-MODEL_POINTS = Layout.of(model_landmark_indices())
+MODEL_POINTS = Layout.of(MODEL_LANDMARKS)
 
 
 def layout_of(sequence: np.ndarray) -> Layout:

@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from pose2gloss.landmarks import model_landmark_indices
+from pose2gloss.landmarks import MODEL_LANDMARKS
 
-MODEL_LANDMARKS = model_landmark_indices()
 N_MODEL_LANDMARKS = len(MODEL_LANDMARKS)
 _EPS = 1e-6
 
@@ -143,7 +142,8 @@ def _compiled(config: FeatureConfig, points: bool = False) -> tf.types.experimen
 class FeatureStatistics:
     """Summary numbers of a preprocessed split, logged so that data drift is visible per run.
 
-    Accumulated block by block (:meth:`add`), so a split of any size needs no more memory than a block.
+    Accumulated block by block (:meth:`sums` of each block's features, then :meth:`add`), so a
+    split of any size needs no more memory than a block.
     """
 
     def __init__(self, config: FeatureConfig) -> None:
@@ -152,30 +152,34 @@ class FeatureStatistics:
         self.values = self.zeros = 0
         self.abs_sum = self.sum = self.square_sum = 0.0
 
-    def add(self, features: np.ndarray, lengths: np.ndarray) -> None:
-        positions = features[..., : N_MODEL_LANDMARKS * 2].astype(np.float64)
-        self.add_sums(
-            lengths,
-            positions.size,
-            int(np.sum(positions == 0)),
-            float(np.abs(positions).sum()),
-            float(positions.sum()),
-            float(np.square(positions).sum()),
+    @staticmethod
+    def sums(features: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """What is accumulated of a block of features ``(n, max_len, F)``: TensorFlow ops, so they run in-graph.
+
+        Count, zeros, absolute sum, sum and sum of squares of the position features, in float64.
+        """
+        positions = features[..., : N_MODEL_LANDMARKS * 2]
+        values = tf.size(positions, tf.int64)
+        return (
+            values,
+            values - tf.math.count_nonzero(positions),
+            tf.reduce_sum(tf.cast(tf.abs(positions), tf.float64)),
+            tf.reduce_sum(tf.cast(positions, tf.float64)),
+            tf.reduce_sum(tf.cast(tf.square(positions), tf.float64)),
         )
 
-    def add_sums(
-        self, lengths: np.ndarray, values: int, zeros: int, abs_sum: float, total: float, square_sum: float
-    ) -> None:
-        """Add sequences of these ``lengths`` whose position features have these totals (step 3 sums in-graph)."""
+    def add(self, lengths: np.ndarray, sums: tuple) -> None:
+        """Add a block of sequences of these ``lengths`` whose features gave these :meth:`sums`."""
+        values, zeros, abs_sum, total, square_sum = (np.asarray(s).item() for s in sums)
         lengths = np.asarray(lengths)
         self.sequences += len(lengths)
         self.frames += int(np.sum(lengths))
         self.resampled += int(np.sum(lengths > self.config.max_len))
         self.values += int(values)
         self.zeros += int(zeros)
-        self.abs_sum += abs_sum
-        self.sum += total
-        self.square_sum += square_sum
+        self.abs_sum += float(abs_sum)
+        self.sum += float(total)
+        self.square_sum += float(square_sum)
 
     def result(self) -> dict[str, float]:
         n, values = max(self.sequences, 1), max(self.values, 1)

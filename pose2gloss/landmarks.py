@@ -58,7 +58,7 @@ def model_landmark_indices() -> np.ndarray:
     return np.concatenate([lips, left, right, pose]).astype(np.int32)
 
 
-_MODEL_LANDMARKS = model_landmark_indices()
+MODEL_LANDMARKS: Final[np.ndarray] = model_landmark_indices()  # computed once, for everyone
 
 
 def model_points(sequence: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ def model_points(sequence: np.ndarray) -> np.ndarray:
     C-contiguous: NumPy lays the fancy-indexed result out landmark-major, which makes every
     later operation on it several times slower.
     """
-    return np.ascontiguousarray(sequence[:, _MODEL_LANDMARKS, :2])
+    return np.ascontiguousarray(sequence[:, MODEL_LANDMARKS, :2])
 
 
 def mirror_permutation() -> np.ndarray:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pose2gloss.landmarks import LEFT_HAND, RIGHT_HAND, model_landmark_indices
+from pose2gloss.landmarks import LEFT_HAND, MODEL_LANDMARKS, RIGHT_HAND
 
 
 def augmentation_preview(original: np.ndarray, augmented: np.ndarray | None) -> Figure:
     """Model landmarks of the first, middle and last frame, original next to an augmented copy."""
     columns = [("original", original)] + ([("augmented", augmented)] if augmented is not None else [])
     fig = Figure(figsize=(4 * len(columns), 4))
-    subset = model_landmark_indices()
+    subset = MODEL_LANDMARKS
     for position, (title, sequence) in enumerate(columns, start=1):
         ax = fig.add_subplot(1, len(columns), position)
         for frame, alpha in zip((0, len(sequence) // 2, len(sequence) - 1), (0.3, 0.6, 1.0), strict=True):

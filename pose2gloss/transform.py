@@ -27,7 +27,7 @@ def feature_blocks(
             part = block.take(start, min(start + chunk, len(block)))
             data, rows, sums = store(tf.constant(part.data, tf.float32), tf.constant(part.lengths, tf.int32))
             if stats is not None:
-                stats.add_sums(part.lengths, *(float(s) for s in sums))
+                stats.add(part.lengths, sums)
             yield Block(data.numpy(), rows.numpy(), part.lengths, part.labels, part.meta)
 
 
@@ -45,14 +45,6 @@ def _storage_graph(config: FeatureConfig) -> tf.types.experimental.GenericFuncti
         features = preprocess_points(points, lengths, config)  # float32 in: oneDNN has no half kernels here
         rows = tf.minimum(lengths, config.max_len)
         data = tf.cast(tf.boolean_mask(features, tf.sequence_mask(rows, config.max_len)), FEATURES_DTYPE)
-        positions = features[..., : N_MODEL_LANDMARKS * 2]
-        sums = (
-            tf.size(positions, tf.int64),
-            tf.size(positions, tf.int64) - tf.math.count_nonzero(positions),
-            tf.reduce_sum(tf.cast(tf.abs(positions), tf.float64)),
-            tf.reduce_sum(tf.cast(positions, tf.float64)),
-            tf.reduce_sum(tf.cast(tf.square(positions), tf.float64)),
-        )
-        return data, rows, sums
+        return data, rows, FeatureStatistics.sums(features)
 
     return store

@@ -24,9 +24,8 @@ from pose2gloss.augment import AugmentConfig, augment_sequence
 from pose2gloss.background import prefetched
 from pose2gloss.data.gislr import load_points
 from pose2gloss.data.shards import Block
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS, model_landmark_indices, model_points
+from pose2gloss.landmarks import MODEL_LANDMARKS, N_COORDS, N_LANDMARKS, model_points
 
-MODEL_LANDMARKS = model_landmark_indices()
 POINTS_DTYPE = np.float16
 
 
