@@ -167,9 +167,10 @@ def run_local_study(
         sampler=optuna.samplers.TPESampler(seed=seed),
     )
     records: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-        for first in range(0, n_trials, max(1, n_jobs)):
-            trials = [study.ask() for _ in range(first, min(first + max(1, n_jobs), n_trials))]
+    batch_size = max(1, n_jobs)
+    with ThreadPoolExecutor(max_workers=batch_size) as pool:
+        for first in range(0, n_trials, batch_size):
+            trials = [study.ask() for _ in range(first, min(first + batch_size, n_trials))]
             batch = [{"trial": trial.number, "params": suggest(trial, space)} for trial in trials]
             for trial, record in zip(trials, pool.map(lambda r: _run_recorded(run_trial, r), batch), strict=True):
                 records.append(record)

@@ -274,7 +274,7 @@ class OfflineStepJob(LocalClearmlJob):
                 process.returncode = code
                 if self._pump:
                     self._pump.join(timeout=10)
-                self.ended_at = min(time.time(), self._output_closed_at or time.time())
+                self.ended_at = self._output_closed_at or time.time()  # None if the pump timed out
                 self.exit_code, self._job_process = code, None
                 _RUNNING.discard(self)
                 outcome = "completed" if code == 0 else ("aborted" if self.aborted else f"FAILED (exit code {code})")

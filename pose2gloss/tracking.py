@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import errno
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -323,21 +325,19 @@ def artifact_local_copy(task_id: str, name: str, source=None, extract: bool = Tr
 
 def link_artifact(task_id: str, name: str, destination: Path) -> Path:
     """Put a file artifact at ``destination`` as a hard link (a copy only across file systems)."""
-    import shutil
-
     source = artifact_local_copy(task_id, name)
     destination.unlink(missing_ok=True)
     try:
         os.link(source, destination)
-    except OSError:
+    except OSError as err:
+        if err.errno != errno.EXDEV:  # only a link to another file system is impossible by nature
+            raise
         shutil.copyfile(source, destination)
     return destination
 
 
 def unpack_folder_artifact(task_id: str, name: str, destination: Path) -> Path:
     """Unpack a folder artifact straight into ``destination``: one unpacked copy, where it is used."""
-    import shutil
-
     shutil.unpack_archive(artifact_local_copy(task_id, name, extract=False), destination, format="zip")
     return destination
 

@@ -1,3 +1,6 @@
+import errno
+import os
+
 import pytest
 
 from pose2gloss import tracking
@@ -60,3 +63,26 @@ def test_values_that_do_not_parse_as_the_type_are_errors():
 def test_server_tasks_upload_to_the_files_server():
     assert tracking.init_options("step", "training", offline=False)["output_uri"] is True
     assert tracking.init_options("step", "training", offline=True)["output_uri"] is None
+
+
+def test_file_artifacts_are_hard_linked_and_copied_only_across_file_systems(tmp_path, monkeypatch):
+    source = tmp_path / "store" / "test_predictions.csv"
+    source.parent.mkdir()
+    source.write_text("label,prediction\n1,1\n")
+    monkeypatch.setattr(tracking, "artifact_local_copy", lambda task_id, name: source)
+
+    linked = tracking.link_artifact("t", "test_predictions", tmp_path / "linked.csv")
+    assert linked.read_text() == source.read_text() and os.path.samefile(linked, source)
+
+    def refuse(code):
+        def link(src, dst):
+            raise OSError(code, os.strerror(code))
+
+        return link
+
+    monkeypatch.setattr(tracking.os, "link", refuse(errno.EXDEV))
+    copied = tracking.link_artifact("t", "test_predictions", tmp_path / "copied.csv")
+    assert copied.read_text() == source.read_text() and not os.path.samefile(copied, source)
+    monkeypatch.setattr(tracking.os, "link", refuse(errno.EACCES))
+    with pytest.raises(PermissionError):
+        tracking.link_artifact("t", "test_predictions", tmp_path / "denied.csv")
