@@ -93,46 +93,47 @@ def main(argv: list[str] | None = None) -> int:
     remote = not Task.running_locally()
 
     from pose2gloss import pipeline
-    from pose2gloss.datasets import local_data_root, register_dataset
+    from pose2gloss.datasets import local_data_root
     from pose2gloss.reuse import StepCache, data_version
 
+    pipeline_parameters: dict[str, str] = {}
     try:
         overrides = parse_sets(args.set)
         split = overrides.setdefault("data_splitting", {})
-        if args.dataset_id:
-            split.setdefault("dataset_id", args.dataset_id)
-        elif not remote:  # an agent's controller has the dataset id in the DAG stored on its task
-            root = local_data_root(split.get("data_dir", args.data_dir))  # only the sample is generated
-            if offline:
-                split["data_dir"] = str(root)
-            else:  # agents cannot see this machine's folder: publish it as a dataset version first
-                split.setdefault("dataset_id", register_dataset(root))
+        if offline:
+            if args.dataset_id:
+                split.setdefault("dataset_id", args.dataset_id)
+            else:  # only the sample is generated
+                split["data_dir"] = str(local_data_root(split.get("data_dir", args.data_dir)))
+            split.setdefault("data_version", data_version(split.get("data_dir", ""), split.get("dataset_id", "")))
+        else:
+            pipeline_parameters["dataset_id"] = _server_dataset(args, split, remote)
+            # Step 1 reads the controller's parameter: a clone enqueued with another dataset id trains on it,
+            # and ClearML's step cache (its key includes step 1's parameters) reuses data steps per dataset.
+            split["dataset_id"] = "${pipeline.dataset_id}"
+            split["data_version"] = "dataset:${pipeline.dataset_id}"
         if args.promote and not offline:  # with a server, step 7 applies the production tag
             overrides.setdefault("model_evaluation", {})["promote"] = True
-        if not remote:  # the data steps are reused only for the same data version
-            split.setdefault("data_version", data_version(split.get("data_dir", ""), split.get("dataset_id", "")))
         steps = pipeline.build_steps(overrides, full=args.full)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, pipeline.PreflightError) as err:
         raise SystemExit(str(err)) from err
 
     print(
         f"pose2gloss pipeline ({'offline, local' if offline else 'ClearML server'}): run folder {run_dir}", flush=True
     )
-    try:
-        result = pipeline.run_pipeline(
-            steps,
-            offline=offline,
-            cpu_queue=args.cpu_queue,
-            gpu_queue=args.gpu_queue,
-            controller_queue=args.controller_queue or None,
-            log_dir=run_dir / "logs",
-            time_limit_minutes=args.time_limit_minutes,
-            step_cache=StepCache(Path(args.runs_dir) / "step_cache.json"),
-            reuse=not args.no_reuse,
-            data_version=steps[0].parameters.get("data_version", ""),
-        )
-    except pipeline.PreflightError as err:
-        raise SystemExit(str(err)) from err
+    result = pipeline.run_pipeline(
+        steps,
+        offline=offline,
+        cpu_queue=args.cpu_queue,
+        gpu_queue=args.gpu_queue,
+        controller_queue=args.controller_queue or None,
+        log_dir=run_dir / "logs",
+        time_limit_minutes=args.time_limit_minutes,
+        step_cache=StepCache(Path(args.runs_dir) / "step_cache.json"),
+        reuse=not args.no_reuse,
+        data_version=steps[0].parameters.get("data_version", ""),
+        pipeline_parameters=pipeline_parameters,
+    )
     if result is None:
         return 0
     summary = pipeline.summarise(result, run_dir, offline=offline, duration_s=time.time() - started)
@@ -148,6 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     if result.signum:
         return 128 + result.signum  # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports them
     return 0 if summary["status"] == "completed" else 1
+
+
+def _server_dataset(args: argparse.Namespace, split: dict[str, str], remote: bool) -> str:
+    """The dataset version a server run trains on, registered only after the pre-flight passed.
+
+    Agents cannot see this machine's folder, so a ``--data-dir`` is published as a dataset
+    version first. On the agent that runs the controller, the id is the controller's own
+    ``Args/dataset_id`` (the pipeline parameter it was enqueued or cloned with).
+    """
+    from pose2gloss import doctor, pipeline
+    from pose2gloss.datasets import local_data_root, register_dataset
+
+    if remote:
+        if not args.dataset_id:
+            raise ValueError("the pipeline controller runs on an agent without a dataset_id parameter")
+        return args.dataset_id
+    api = doctor.ClearmlServerApi()
+    pipeline.preflight(args.cpu_queue, args.gpu_queue, args.controller_queue, api)  # before anything is registered
+    if args.dataset_id or split.get("dataset_id"):
+        return args.dataset_id or split["dataset_id"]
+    return register_dataset(local_data_root(split.get("data_dir", args.data_dir)))
 
 
 def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) -> str:

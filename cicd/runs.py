@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,7 +179,9 @@ class ServerRuns:
         from clearml import Task
 
         wanted = {"type": ["controller"], "order_by": ["-last_update"], **HIDDEN_TOO, **task_filter}
-        return Task.get_tasks(project_name=None, task_name=f"^{self.pipeline_name}$", tags=tags, task_filter=wanted)
+        # From its second run on, the controller is named "<name> #<run number>".
+        pattern = rf"^{re.escape(self.pipeline_name)}( #\d+)?$"
+        return Task.get_tasks(project_name=None, task_name=pattern, tags=tags, task_filter=wanted)
 
     def find(self, commit: str = "", run: str = "") -> RunView:
         """The pipeline ``run`` (an id), else the newest completed pipeline run of ``commit``."""

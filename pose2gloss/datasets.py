@@ -60,13 +60,24 @@ def local_data_root(data_dir: str | Path, generate_sample: bool = True) -> Path:
     return root.resolve()
 
 
-def resolve_data_root(dataset_id: str, data_dir: str | Path, generate_if_missing: bool = False) -> Path:
-    """A local folder in GISLR layout: the dataset's cached copy, or ``data_dir`` (see :func:`local_data_root`)."""
+def resolve_data_root(
+    dataset_id: str, data_dir: str | Path, generate_if_missing: bool = False, index_only: bool = False
+) -> Path:
+    """A local folder in GISLR layout: the dataset's cached copy, or ``data_dir`` (see :func:`local_data_root`).
+
+    ``index_only`` fetches just ``train.csv`` and the sign map of a dataset (what splitting
+    reads), not the ~40 GB of landmark files: only the chunks holding those two are downloaded,
+    and :func:`register_dataset` stores them in a chunk of their own.
+    """
     if dataset_id:
         from clearml import Dataset
 
-        return Path(Dataset.get(dataset_id=dataset_id, only_completed=True).get_local_copy())
+        dataset = Dataset.get(dataset_id=dataset_id, only_completed=True)
+        return Path(dataset.get_local_copy(files=list(INDEX_FILES) if index_only else None))
     return local_data_root(data_dir, generate_sample=generate_if_missing)
+
+
+INDEX_FILES = (INDEX_FILE, SIGN_MAP_FILE)
 
 
 def fingerprint(root: str | Path) -> str:
@@ -88,8 +99,9 @@ def register_dataset(path: str | Path, name: str = DATASET_NAME, project: str = 
     """The id of a completed dataset version holding exactly ``path`` (server needed).
 
     An unchanged folder (same :func:`fingerprint`) reuses its completed version instead of
-    uploading and hashing again. A new version has no parent: the sample and the real data never
-    merge into one lineage, and ``get_local_copy`` fetches only this folder's files.
+    uploading and hashing again. The index and sign map are uploaded first, as a chunk of their
+    own. A new version has no parent: the sample and the real data never merge into one
+    lineage, and ``get_local_copy`` fetches only this folder's files.
     """
     from clearml import Dataset
 
@@ -99,8 +111,11 @@ def register_dataset(path: str | Path, name: str = DATASET_NAME, project: str = 
         print(f"dataset {found['id']} already holds {path} ({tag}): reusing it", flush=True)
         return found["id"]
     dataset = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=[tag])
+    for file in INDEX_FILES:  # uploaded first, alone: a chunk that splitting fetches without the landmarks
+        dataset.add_files(path=str(path / file))
+    dataset.upload(show_progress=False)
     dataset.sync_folder(local_path=str(path))
-    dataset.upload()
+    dataset.upload(show_progress=False)
     dataset.finalize()
     return dataset.id
 

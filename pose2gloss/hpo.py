@@ -100,6 +100,7 @@ def clearml_optimizer(
     max_concurrent: int,
     time_limit_per_job_minutes: float,
     optimization_time_limit_minutes: float,
+    poll_minutes: float = POLL_MINUTES,
 ):
     """``HyperParameterOptimizer`` with ``OptimizerOptuna``, multi-objective on the training scalars.
 
@@ -109,7 +110,6 @@ def clearml_optimizer(
     ``optimization_time_limit``, so ``wait()`` always returns.
     """
     from clearml.automation import HyperParameterOptimizer
-    from clearml.automation.optuna import OptimizerOptuna
 
     return HyperParameterOptimizer(
         base_task_id=base_task_id,
@@ -117,16 +117,52 @@ def clearml_optimizer(
         objective_metric_title=[name for name, _ in OBJECTIVES],
         objective_metric_series=[name for name, _ in OBJECTIVES],
         objective_metric_sign=[sign for _, sign in OBJECTIVES],
-        optimizer_class=OptimizerOptuna,
+        optimizer_class=paced_optuna(),
         execution_queue=queue,
         max_number_of_concurrent_tasks=max_concurrent,
         total_max_jobs=total_max_jobs,
         max_iteration_per_job=None,
         time_limit_per_job=time_limit_per_job_minutes,
         optimization_time_limit=optimization_time_limit_minutes,
-        pool_period_min=POLL_MINUTES,
+        pool_period_min=poll_minutes,
         save_top_k_tasks_only=total_max_jobs,
     )
+
+
+def paced_optuna():
+    """ClearML's ``OptimizerOptuna``, with trials that wait honestly.
+
+    * Its objective loop polls without sleeping until a trial first reports: here every poll
+      of a trial is at least one poll period after the previous one.
+    * ``time_limit_per_job`` counts only running time (a queued job's ``elapsed()`` is -1), so
+      a trial no agent takes would wait forever: here a trial queued for longer than the limit
+      is taken off the queue and stopped with a message that says so.
+    """
+    import time
+
+    from clearml import Task
+    from clearml.automation.optuna import OptimizerOptuna
+
+    class PacedOptimizerOptuna(OptimizerOptuna):
+        def monitor_job(self, job) -> bool:
+            polls = self.__dict__.setdefault("_polls", {})
+            now = time.monotonic()
+            first, last = polls.get(job.task_id(), (now, None))
+            if last is not None:
+                time.sleep(max(0.0, self.pool_period_minutes * 60 - (now - last)))
+            polls[job.task_id()] = (first, time.monotonic())
+            waited_min = (time.monotonic() - first) / 60
+            if self.time_limit_per_job and job.is_pending() and waited_min > self.time_limit_per_job:
+                Task.dequeue(job.task)
+                job.task.mark_stopped(
+                    force=True,
+                    status_message=f"queued {waited_min:.1f} min, over the {self.time_limit_per_job} min job limit: "
+                    f"no agent took it from '{self._execution_queue}'",
+                )
+                return False
+            return super().monitor_job(job)
+
+    return PacedOptimizerOptuna
 
 
 class BestEpoch:

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
             "and pass its dataset_id"
         )
     try:
-        root = resolve_data_root(params["dataset_id"], params["data_dir"], params["generate_sample_if_missing"])
+        root = resolve_data_root(
+            params["dataset_id"], params["data_dir"], params["generate_sample_if_missing"], index_only=True
+        )
         manifest = make_manifest(
             root,
             val_fraction=params["val_fraction"],

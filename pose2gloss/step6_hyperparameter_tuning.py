@@ -26,6 +26,7 @@ DEFAULTS = {
     "execution_queue": "gpu",
     "time_limit_per_job_minutes": 120.0,
     "optimization_time_limit_minutes": 480.0,
+    "poll_minutes": 0.5,  # how often the optimiser looks at each running trial (server)
     "seed": 0,
 }
 
@@ -111,6 +112,7 @@ def _run_on_agents(selection: dict, params: dict) -> list[dict]:
         max_concurrent=params["max_number_of_concurrent_tasks"],
         time_limit_per_job_minutes=params["time_limit_per_job_minutes"],
         optimization_time_limit_minutes=params["optimization_time_limit_minutes"],
+        poll_minutes=params["poll_minutes"],
     )
     optimizer.start()
     optimizer.wait()

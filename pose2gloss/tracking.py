@@ -290,10 +290,24 @@ def sharded_split(task_id: str, name: str):
     from pose2gloss.data.shards import ShardedSplit
 
     source = Task.get_task(task_id=task_id)
-    return ShardedSplit(
-        artifact_json(task_id, name, source),
-        lambda file: artifact_local_copy(task_id, f"{name}/{Path(file).stem}", source),
-    )
+    index = artifact_json(task_id, name, source)
+    keep_in_cache(len(index["shards"]))
+    return ShardedSplit(index, lambda file: artifact_local_copy(task_id, f"{name}/{Path(file).stem}", source))
+
+
+# ClearML's download cache keeps its newest 100 files by default: fewer than the shards one
+# training run reads every epoch at GISLR size, which would be downloaded again each epoch.
+DEFAULT_CACHE_FILES = 100
+_cached_shards = 0
+
+
+def keep_in_cache(shards: int) -> int:
+    """Make room in the download cache for ``shards`` more files this process reads; returns the limit."""
+    global _cached_shards
+    from clearml import StorageManager
+
+    _cached_shards += shards
+    return StorageManager.set_cache_file_limit(DEFAULT_CACHE_FILES + _cached_shards)
 
 
 def trained_model(task_id: str):
@@ -387,7 +401,8 @@ def publish_output_model(task, weights_path: str | Path, model_name: str) -> str
     from clearml import OutputModel
 
     model = OutputModel(task=task, framework="Keras", name=f"{PROJECT}-{model_name}", tags=[model_name])
-    model.update_weights(weights_filename=str(weights_path), auto_delete_file=False)
+    # Synchronous: the weights file is a step's temporary output and may be gone once this returns.
+    model.update_weights(weights_filename=str(weights_path), auto_delete_file=False, async_enable=False)
     model.publish()
     return model.id
 
@@ -399,8 +414,9 @@ PRODUCTION_TAG = "production"
 def publish_bundle(task, bundle_dir: str | Path, record: Mapping[str, Any]) -> str:
     """Upload step 7's bundle folder as the published model ``pose2gloss-bundle`` and return its id.
 
-    Synchronous (``async_enable=False``): the bundle lives in a temporary folder. ``record`` (test
-    metrics and test-set identity) is kept as the model's comment, for later promotion checks.
+    Synchronous (``async_enable=False``): the bundle lives in a temporary folder. The model's
+    record (test metrics and test-set identity) is its task's ``metrics`` artifact, read back by
+    :func:`production_bundle`; the comment is for people (the SDK prefixes its own text to it).
     """
     from clearml import OutputModel
 
@@ -409,25 +425,30 @@ def publish_bundle(task, bundle_dir: str | Path, record: Mapping[str, Any]) -> s
         name=BUNDLE_MODEL,
         framework="TensorFlow_Lite",
         tags=[str(record.get("model_name", ""))],
-        comment=json.dumps(dict(record), default=str),
+        comment=f"{record.get('model_name', '')} bundle, test top-1 {record.get('test_top1')}",
     )
     model.update_weights_package(weights_path=str(bundle_dir), async_enable=False, auto_delete_file=False)
     model.publish()
     return model.id
 
 
+RECORD_ARTIFACT = "metrics"  # step 7's report: the bundle model's record
+
+
 def production_bundle() -> tuple[str, dict[str, Any]] | None:
     """The published bundle model tagged ``production`` and its record, if there is one.
 
     Searched in every project: a pipeline's steps, and so their models, live in
-    ``pose2gloss/.pipelines/<name>``, which a ``project_name`` filter would miss.
+    ``pose2gloss/.pipelines/<name>``, which a ``project_name`` filter would miss. The record is
+    the ``metrics`` artifact of the task that published the model (step 7).
     """
     from clearml import Model
 
     found = Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG], only_published=True, max_results=1)
     if not found:
         return None
-    return found[0].id, json.loads(found[0].comment or "{}")
+    record = artifact_json(found[0].task, RECORD_ARTIFACT)
+    return found[0].id, {k: v for k, v in record.items() if k != "per_class_accuracy"}
 
 
 def move_production_tag(model_id: str) -> list[str]:
@@ -437,8 +458,13 @@ def move_production_tag(model_id: str) -> list[str]:
     moved = []
     for other in Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG]):
         if other.id != model_id:
-            other.tags = [t for t in other.tags if t != PRODUCTION_TAG]
+            set_model_tags(other, [t for t in other.tags if t != PRODUCTION_TAG])
             moved.append(other.id)
     target = Model(model_id=model_id)
-    target.tags = sorted({*target.tags, PRODUCTION_TAG})
+    set_model_tags(target, sorted({*target.tags, PRODUCTION_TAG}))
     return moved
+
+
+def set_model_tags(model, tags: list[str]) -> None:
+    """Replace a model's tags, an empty list included (the SDK's ``Model.tags = []`` keeps the old ones)."""
+    model._get_base_model().edit(tags=list(tags))

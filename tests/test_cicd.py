@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -485,7 +486,7 @@ class FakeTask:
         cls.queries.append({"task_name": task_name, "tags": tags, **task_filter})
         found = [t for t in cls.tasks if "parent" not in task_filter or t.parent == task_filter["parent"]]
         if task_name:
-            found = [t for t in found if t.name == task_name.strip("^$")]
+            found = [t for t in found if re.search(task_name, t.name)]
         if tags:
             found = [t for t in found if set(tags) & set(t.tags)]
         if "status" in task_filter:

@@ -117,7 +117,10 @@ class FakeDataset:
     def sync_folder(self, local_path):
         self.calls.append(("sync_folder", local_path))
 
-    def upload(self):
+    def add_files(self, path):
+        self.calls.append(("add_files", Path(path).name))
+
+    def upload(self, show_progress):
         self.calls.append(("upload",))
 
     def finalize(self):
@@ -132,7 +135,9 @@ def test_dataset_versions_have_no_parent_and_unchanged_folders_are_reused(tmp_pa
     FakeDataset.calls, FakeDataset.existing = [], []
     assert datasets.register_dataset(root) == "new-version"
     kinds = [c[0] for c in FakeDataset.calls]
-    assert kinds == ["list", "create", "sync_folder", "upload", "finalize"]
+    # the index and the sign map first, in an upload (a chunk) of their own; then the landmark files
+    assert kinds == ["list", "create", "add_files", "add_files", "upload", "sync_folder", "upload", "finalize"]
+    assert {c[1] for c in FakeDataset.calls if c[0] == "add_files"} == set(datasets.INDEX_FILES)
     assert FakeDataset.calls[0][1]["only_completed"] is True
     created = FakeDataset.calls[1][1]
     assert "parent_datasets" not in created

@@ -27,6 +27,49 @@ def test_clearml_ranges_use_the_general_section():
     assert sorted(r.name for r in ranges) == sorted(f"General/{d.name}" for d in hpo.search_space("GISLR"))
 
 
+class QueuedJob:
+    """A trial no agent takes: it stays queued."""
+
+    def __init__(self):
+        self.task = type("Task", (), {"stopped": None, "mark_stopped": self._stop})()
+        self.polls = 0
+
+    def _stop(self, force, status_message):
+        self.task.stopped = status_message
+
+    def task_id(self):
+        return "trial-1"
+
+    def is_pending(self):
+        self.polls += 1
+        return True
+
+    def elapsed(self):
+        return -1  # what ClearmlJob reports while queued
+
+    def is_stopped(self):
+        return False
+
+
+def test_a_trial_queued_past_the_job_limit_is_stopped_and_polls_are_paced(monkeypatch):
+    import time
+
+    from clearml import Task
+
+    dequeued = []
+    monkeypatch.setattr(Task, "dequeue", staticmethod(dequeued.append))
+    optimizer = object.__new__(hpo.paced_optuna())
+    optimizer.pool_period_minutes, optimizer.time_limit_per_job, optimizer._execution_queue = 0.001, 0.003, "gpu"
+    optimizer.compute_time_limit = optimizer.max_iteration_per_job = None
+    job, start = QueuedJob(), time.monotonic()
+    while optimizer.monitor_job(job):
+        pass
+    assert job.task.stopped.startswith("queued") and "no agent took it from 'gpu'" in job.task.stopped
+    assert dequeued == [job.task]
+    # each poll waited a poll period: the loop did not spin
+    assert job.polls <= (time.monotonic() - start) / 0.06 + 2
+
+
 def test_clearml_optimizer_is_bounded_in_time_not_iterations(monkeypatch):
     captured = {}
 
@@ -49,7 +92,7 @@ def test_clearml_optimizer_is_bounded_in_time_not_iterations(monkeypatch):
     from clearml.automation.optuna import OptimizerOptuna
 
     assert captured["base_task_id"] == "base" and captured["execution_queue"] == "gpu"
-    assert captured["optimizer_class"] is OptimizerOptuna
+    assert issubclass(captured["optimizer_class"], OptimizerOptuna)
     assert captured["objective_metric_title"] == ["val_loss", "val_accuracy"]
     assert captured["objective_metric_series"] == ["val_loss", "val_accuracy"]
     assert captured["objective_metric_sign"] == ["min", "max"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pose2gloss import pipeline, tracking
+from pose2gloss.pipeline import run as pipeline_run
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = bool(os.environ.get("CLEARML_API_HOST") and os.environ.get("CLEARML_API_ACCESS_KEY"))
@@ -17,8 +18,11 @@ class RecordingController:
     instances: list["RecordingController"] = []
 
     def __init__(self, **kwargs):
-        self.kwargs, self.steps, self.started, self.time_limit = kwargs, [], None, None
+        self.kwargs, self.steps, self.started, self.time_limit, self.parameters = kwargs, [], None, None, {}
         self.instances.append(self)
+
+    def add_parameter(self, name, value):
+        self.parameters[name] = value
 
     def set_default_execution_queue(self, queue):
         self.default_queue = queue
@@ -53,20 +57,26 @@ READY = FakeServer({"cpu": ["laptop:0"], "gpu": ["colab:0"], "services": ["svc:0
 @pytest.fixture
 def server_run(monkeypatch):
     """A server run as seen from this machine: a pushed repository, base tasks registered."""
-    monkeypatch.setattr(pipeline, "register_base_tasks", lambda s: {x.name: f"base-{x.name}" for x in s})
-    monkeypatch.setattr(pipeline, "PipelineController", RecordingController)
-    monkeypatch.setattr(pipeline.doctor, "check_repository", lambda: [])
+    monkeypatch.setattr(pipeline_run, "register_base_tasks", lambda s: {x.name: f"base-{x.name}" for x in s})
+    monkeypatch.setattr(pipeline_run, "PipelineController", RecordingController)
+    monkeypatch.setattr(pipeline_run.doctor, "check_repository", lambda: [])
 
 
 def test_server_pipeline_clones_base_tasks_onto_queues(server_run, capsys):
     steps = pipeline.build_steps()
     result = pipeline.run_pipeline(
-        steps, offline=False, cpu_queue="cpu", gpu_queue="gpu", controller_queue="services", server_api=READY
+        steps,
+        offline=False,
+        cpu_queue="cpu",
+        gpu_queue="gpu",
+        controller_queue="services",
+        pipeline_parameters={"dataset_id": "d1"},
     )
     assert result is None
     assert "enqueueing the pipeline controller on 'services'" in capsys.readouterr().out
     controller = RecordingController.instances[-1]
     assert controller.started == ("remote", "services")
+    assert controller.parameters == {"dataset_id": "d1"}
     assert controller.kwargs["pool_frequency"] == pipeline.SERVER_POLL_MINUTES
     assert controller.time_limit == pipeline.SERVER_TIME_LIMIT_MINUTES
     assert controller._clearml_job_class is pipeline.ServerStepJob
@@ -89,38 +99,37 @@ def test_server_pipeline_clones_base_tasks_onto_queues(server_run, capsys):
 
 
 @pytest.mark.parametrize(("workers", "queue"), [({"cpu": ["a"], "gpu": []}, "gpu"), ({"gpu": ["b"]}, "cpu")])
-def test_preflight_refuses_to_enqueue_without_workers(server_run, monkeypatch, workers, queue):
-    registered = []
-    monkeypatch.setattr(pipeline, "register_base_tasks", registered.append)
+def test_preflight_refuses_to_enqueue_without_workers(server_run, workers, queue):
     with pytest.raises(pipeline.PreflightError, match=f"queue '{queue}'") as err:
-        pipeline.run_pipeline(pipeline.build_steps(), offline=False, server_api=FakeServer(workers))
+        pipeline.preflight("cpu", "gpu", "", FakeServer(workers))
     assert f"clearml-agent daemon --queue {queue}" in str(err.value)
-    assert not registered and "nothing was enqueued" in str(err.value)
+    assert "nothing was enqueued" in str(err.value)
 
 
 def test_preflight_refuses_code_an_agent_cannot_check_out(server_run, monkeypatch):
-    monkeypatch.setattr(pipeline.doctor, "check_repository", lambda: ["commit abc is on no remote branch"])
+    monkeypatch.setattr(pipeline_run.doctor, "check_repository", lambda: ["commit abc is on no remote branch"])
     with pytest.raises(pipeline.PreflightError, match="abc is on no remote branch"):
-        pipeline.run_pipeline(pipeline.build_steps(), offline=False, server_api=READY)
+        pipeline.preflight("cpu", "gpu", "services", READY)
 
 
-def test_controller_rerun_by_an_agent_registers_nothing(server_run, monkeypatch):
-    monkeypatch.setattr(pipeline.Task, "running_locally", staticmethod(lambda: False))
-    monkeypatch.setattr(pipeline, "register_base_tasks", lambda s: pytest.fail("registered base tasks on the agent"))
-    monkeypatch.setattr(pipeline, "preflight", lambda *a: pytest.fail("pre-flight on the agent"))
-    monkeypatch.setattr(pipeline, "_collect", lambda pipe, steps: pipeline.PipelineRun("controller"))
-    run = pipeline.run_pipeline(pipeline.build_steps(), offline=False, controller_queue="services")
+def test_controller_rerun_by_an_agent_builds_the_same_dag_from_its_checkout(server_run, monkeypatch):
+    monkeypatch.setattr(pipeline_run.Task, "running_locally", staticmethod(lambda: False))
+    monkeypatch.setattr(pipeline_run, "_collect", lambda pipe, steps: pipeline.PipelineRun("controller"))
+    run = pipeline.run_pipeline(
+        pipeline.build_steps(), offline=False, controller_queue="services", pipeline_parameters={"dataset_id": "d2"}
+    )
     assert run.controller_id == "controller"
     controller = RecordingController.instances[-1]
     assert controller.started == ("local", False)
-    assert {s["base_task_id"] for s in controller.steps} == {pipeline.STORED_BASE_TASK}
+    assert {s["base_task_id"] for s in controller.steps} == {f"base-{s.name}" for s in pipeline.build_steps()}
+    assert controller.parameters == {"dataset_id": "d2"}
 
 
 class StatusOnly(pipeline.ServerStepJob):
     """A ServerStepJob whose task status is given, as the server would report it."""
 
     def __init__(self, status, message=""):
-        self._status, self.task = status, type("T", (), {"data": type("D", (), {"status_message": message})()})()
+        self._status, self.task = status, type("T", (), {"get_status_message": lambda _: (status, message)})()
 
     def status(self, force=False):
         return self._status
@@ -162,8 +171,8 @@ def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):
             calls["init"] = kwargs
             self.id = "model-1"
 
-        def update_weights(self, weights_filename, auto_delete_file):
-            calls["weights"] = (weights_filename, auto_delete_file)
+        def update_weights(self, weights_filename, auto_delete_file, async_enable):
+            calls["weights"] = (weights_filename, auto_delete_file, async_enable)
 
         def publish(self):
             calls["published"] = True
@@ -174,72 +183,7 @@ def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):
     weights = tmp_path / "model.weights.h5"
     assert tracking.publish_output_model("task", weights, "GISLR") == "model-1"
     assert calls["init"] == {"task": "task", "framework": "Keras", "name": "pose2gloss-GISLR", "tags": ["GISLR"]}
-    assert calls["weights"] == (str(weights), False) and calls["published"]
-
-
-class FakeModels:
-    """ClearML's model registry as publish_bundle and move_production_tag use it."""
-
-    registry: dict = {}
-
-    class Model:
-        def __init__(self, model_id):
-            self.id, self.record = model_id, FakeModels.registry[model_id]
-
-        @property
-        def tags(self):
-            return list(self.record["tags"])
-
-        @tags.setter
-        def tags(self, value):
-            self.record["tags"] = list(value)
-
-        @property
-        def comment(self):
-            return self.record["comment"]
-
-        @classmethod
-        def query_models(cls, model_name, tags, only_published=False, max_results=None):
-            found = [
-                cls(i)
-                for i, r in FakeModels.registry.items()
-                if r["name"] == model_name and set(tags) <= set(r["tags"]) and (r["published"] or not only_published)
-            ]
-            return found[:max_results] if max_results else found
-
-    class OutputModel:
-        def __init__(self, task, name, framework, tags, comment):
-            self.id = f"m{len(FakeModels.registry)}"
-            FakeModels.registry[self.id] = {"name": name, "tags": tags, "comment": comment, "published": False}
-
-        def update_weights_package(self, weights_path, async_enable, auto_delete_file):
-            assert async_enable is False, "the bundle folder is temporary: upload synchronously"
-            FakeModels.registry[self.id]["files"] = sorted(p.name for p in Path(weights_path).iterdir())
-
-        def publish(self):
-            FakeModels.registry[self.id]["published"] = True
-
-
-def test_bundle_is_published_and_the_production_tag_moves(monkeypatch, tmp_path):
-    import clearml
-
-    monkeypatch.setattr(clearml, "Model", FakeModels.Model)
-    monkeypatch.setattr(clearml, "OutputModel", FakeModels.OutputModel)
-    FakeModels.registry = {}
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    for name in ("model.tflite", "model_card.json"):
-        (bundle / name).write_text("x")
-    assert tracking.production_bundle() is None
-    first = tracking.publish_bundle("task", bundle, {"model_name": "GISLR", "test_top1": 0.8})
-    assert FakeModels.registry[first]["files"] == ["model.tflite", "model_card.json"]
-    assert FakeModels.registry[first]["name"] == "pose2gloss-bundle" and FakeModels.registry[first]["published"]
-    assert tracking.move_production_tag(first) == []
-    assert tracking.production_bundle() == (first, {"model_name": "GISLR", "test_top1": 0.8})
-    second = tracking.publish_bundle("task", bundle, {"model_name": "GISLR", "test_top1": 0.9})
-    assert tracking.move_production_tag(second) == [first]
-    assert "production" not in FakeModels.registry[first]["tags"]
-    assert tracking.production_bundle()[0] == second
+    assert calls["weights"] == (str(weights), False, False) and calls["published"]
 
 
 def test_sigterm_and_sigint_interrupt_the_waiting_controller():
@@ -281,50 +225,6 @@ def test_doctor_lists_what_is_missing_without_a_server(tmp_path):
     )
     assert done.returncode == 1
     assert "MISSING: no ClearML server configured" in done.stdout and "problem(s)" in done.stdout
-
-
-class UploadingTask:
-    id = "evaluation-task"
-
-    def __init__(self):
-        self.uploaded = {}
-
-    def upload_artifact(self, name, artifact_object, wait_on_upload):
-        self.uploaded[name] = artifact_object
-
-
-def test_step7_tags_the_bundle_production_only_when_the_promotion_check_passes(monkeypatch, tmp_path):
-    import clearml
-
-    from pose2gloss import step7_model_evaluation as step7
-
-    monkeypatch.setattr(clearml, "Model", FakeModels.Model)
-    monkeypatch.setattr(clearml, "OutputModel", FakeModels.OutputModel)
-    FakeModels.registry = {}
-    (tmp_path / "model.tflite").write_text("x")
-    monkeypatch.setattr(tracking, "artifact_local_copy", lambda task_id, name: tmp_path)
-    same = {"data": "dataset:d1", "test_manifest": "abc", "sequences": 12}
-
-    def evaluate(top1, test_set=same, force=False):
-        task = UploadingTask()
-        report = {"test_top1": top1, "test_top5": 0.9, "test_set": test_set, "per_class_accuracy": {"a": 1.0}}
-        step7._publish_and_promote(task, report, force=force)
-        return task.uploaded["promotion"]
-
-    first = evaluate(0.7)
-    assert first["promote"] and first["case"] == "no_production"
-    assert tracking.production_bundle()[0] == first["model_id"]
-    assert "per_class_accuracy" not in tracking.production_bundle()[1]
-    worse = evaluate(0.6)
-    assert not worse["promote"] and worse["case"] == "worse"
-    other = evaluate(0.9, test_set={**same, "test_manifest": "other"})
-    assert not other["promote"] and other["case"] == "other_test_set"
-    assert tracking.production_bundle()[0] == first["model_id"]
-    better = evaluate(0.8)
-    assert better["promote"] and better["untagged"] == [first["model_id"]]
-    forced = evaluate(0.1, test_set={**same, "data": "dataset:d2"}, force=True)
-    assert forced["promote"] and tracking.production_bundle()[0] == forced["model_id"]
-    assert sum("production" in r["tags"] for r in FakeModels.registry.values()) == 1
 
 
 @pytest.mark.skipif(not SERVER, reason="needs a ClearML server: set CLEARML_API_HOST and credentials")
