@@ -6,3 +6,6 @@ import pylibsrtp  # noqa: F401
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CLEARML_OFFLINE_MODE", "1")
+
+# The ClearML stand-in (server, files server, agents) for the server-mode tests.
+pytest_plugins = ["tests.clearml_standin.fixtures"]
