@@ -34,13 +34,18 @@ sdk {{
 """
 
 
+def worker_id(queue: str) -> str:
+    """The agent's worker id: unique per stand-in, since an agent refuses to start beside a namesake."""
+    return f"standin-{queue}-{os.getpid()}"
+
+
 def agent_conf(client: str, home: Path, queue: str) -> str:
     """The agent's clearml.conf: the client part plus its own caches, all below ``home``."""
     return (
         client
         + f"""agent {{
-  worker_id: "standin-{queue}"
-  worker_name: "standin-{queue}"
+  worker_id: "{worker_id(queue)}"
+  worker_name: "{worker_id(queue)}"
   git_user: ""
   git_pass: ""
   venvs_dir: "{home / "venvs"}"
@@ -100,7 +105,7 @@ def start_agent(run_dir: Path, queue: str, client: str, python: str = sys.execut
         "CLEARML_AGENT_SKIP_PYTHON_ENV_INSTALL": "1",
         "CLEARML_AGENT_SKIP_PIP_VENV_INSTALL": python,
         "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC": str(POLL_SECONDS),
-        "CLEARML_WORKER_ID": f"standin-{queue}",
+        "CLEARML_WORKER_ID": worker_id(queue),
         "CLEARML_AGENT_DISABLE_SSH_MOUNT": "1",
         "PYTHONUNBUFFERED": "1",
         "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",

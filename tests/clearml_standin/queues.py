@@ -48,11 +48,12 @@ def enqueue_task(store: Store, task: dict, data: dict) -> dict:
         queue = next((q for q in store.queues.values() if "default" in q["system_tags"]), None)
         if queue is None:
             raise ApiError("No queue given and no default queue", subcode=702)
+    previous = task["status"]
     res = set_status(task, "queued", data, force=bool(data.get("force")))
-    if task["status"] == "queued":
-        dequeue_task(store, task)
+    dequeue_task(store, task)  # a re-enqueued task leaves its earlier queue
     task.setdefault("execution", {})["queue"] = queue["id"]
-    task["enqueue_status"] = res["fields"].get("status")
+    if previous != "queued":
+        task["enqueue_status"] = previous
     queue["entries"].append({"task": task["id"], "added": now()})
     queue["last_update"] = now()
     return {"queued": 1, "updated": 1, "fields": {**res["fields"], "execution.queue": queue["id"]}}

@@ -382,12 +382,13 @@ def enqueue(data: dict, call: Call) -> dict:
 
 @endpoint("tasks.dequeue")
 def dequeue(data: dict, call: Call) -> dict:
+    """Remove from the queues; a queued or running task then takes ``new_status`` (default: created)."""
     task = get_task(call.store, data.get("task"))
-    if task["status"] != "queued" and not data.get("force"):
-        raise ApiError(f"Invalid task status (expected=queued, status={task['status']})", subcode=110)
-    res = dequeue_task(call.store, task)
-    changed = set_status(task, data.get("new_status") or "created", data, force=True)
-    return {"dequeued": 1 if res else 0, **changed}
+    dequeue_task(call.store, task)
+    if task["status"] not in ("queued", "in_progress"):
+        return {"dequeued": 1, "updated": 0}
+    new = data.get("new_status") or task.pop("enqueue_status", None) or "created"
+    return {"dequeued": 1, **set_status(task, new, data, force=True)}
 
 
 # --- parameters --------------------------------------------------------------------------------------------------
