@@ -23,8 +23,11 @@ from tests.clearml_standin.fixtures import StandIn, make_git_origin
 pytestmark = pytest.mark.slow
 
 DATA_STEPS = ["data_splitting", "data_augmentation", "data_transformation"]
-# Training cut short: the point is the path through the server and agents, not accuracy.
+# Training cut short: the point is the path through the server and agents, not accuracy. The stand-in's
+# "gpu" agent has no GPU, so training must not demand one.
 FAST = [
+    "--set", "train_gislr.require_gpu=false",
+    "--set", "train_convnexttiny.require_gpu=false",
     "--set", "train_gislr.epochs=2",
     "--set", "train_convnexttiny.epochs=1",
     "--set", "train_convnexttiny.max_train_samples=32",
@@ -53,13 +56,13 @@ def launch(standin: StandIn, repo: Path, *args: str, timeout: float = 900) -> su
     )
 
 
-def query(standin: StandIn, repo: Path, code: str, timeout: float = 300) -> Any:
+def query(standin: StandIn, repo: Path, code: str, timeout: float = 300, **env: str) -> Any:
     """Run ``code`` with the ClearML SDK against the stand-in; it binds ``result``, returned as JSON."""
     script = textwrap.dedent(code) + "\nimport json\nprint('RESULT=' + json.dumps(result, default=str))\n"
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=repo,
-        env=standin.subprocess_env(TF_CPP_MIN_LOG_LEVEL="2"),
+        env=standin.subprocess_env(TF_CPP_MIN_LOG_LEVEL="2", **env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -187,3 +190,115 @@ def test_the_controller_runs_on_the_services_agent(clearml_standin: StandIn, rep
     assert controller["created"] >= started - 5 and controller["id"] != two_runs[1]["pipeline_id"]
     assert controller["status"] == "completed", f"{controller}\n{clearml_standin.log()[-6000:]}"
     assert controller["steps"]["model_evaluation"] == "completed"
+
+
+def task_ids(summary: dict) -> dict[str, str]:
+    return {n["name"]: n["task_id"] for n in summary["nodes"]}
+
+
+def test_step1_fetches_the_index_and_sign_map_not_the_landmarks(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict], tmp_path: Path
+) -> None:
+    split = task_ids(two_runs[0])["data_splitting"]
+    files = query(
+        clearml_standin,
+        repo,
+        f"""
+        from clearml import Task
+        from pose2gloss import tracking
+        from pose2gloss.datasets import resolve_data_root
+        source = tracking.artifact_json("{split}", "source")
+        root = resolve_data_root(source["dataset_id"], "", index_only=True)
+        result = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        """,
+        CLEARML_CACHE_DIR=str(tmp_path / "cache"),  # nothing fetched before
+    )
+    assert files == ["sign_to_prediction_index_map.json", "train.csv"]
+
+
+def test_reading_shards_makes_room_for_them_in_the_download_cache(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict]
+) -> None:
+    augment = task_ids(two_runs[0])["data_augmentation"]
+    shards, limit = query(
+        clearml_standin,
+        repo,
+        f"""
+        from clearml import StorageManager
+        from pose2gloss import tracking
+        splits = [tracking.sharded_split("{augment}", f"{{name}}_points") for name in ("train", "val", "test")]
+        result = [sum(len(s.index["shards"]) for s in splits), StorageManager.set_cache_file_limit(1)]
+        """,
+    )
+    # every shard one process reads stays cached next to ClearML's default 100 files: an epoch never re-downloads
+    assert shards >= 3 and limit >= 100 + shards
+
+
+def test_published_weights_survive_their_local_file_and_empty_tags_clear(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict]
+) -> None:
+    result = query(
+        clearml_standin,
+        repo,
+        """
+        import os, tempfile
+        from pathlib import Path
+        from clearml import Model, Task
+        from pose2gloss import tracking
+        task = Task.init(project_name="pose2gloss-tests", task_name="publish", output_uri=True)
+        weights = Path(tempfile.mkdtemp()) / "model.weights.h5"
+        weights.write_bytes(os.urandom(1 << 20))
+        expected = weights.read_bytes()
+        model_id = tracking.publish_output_model(task, weights, "GISLR")
+        weights.unlink()  # a step's temporary folder is gone as soon as publishing returns
+        model = Model(model_id=model_id)
+        tracking.set_model_tags(model, [])
+        result = {
+            "same_bytes": Path(Model(model_id=model_id).get_local_copy(raise_on_error=True)).read_bytes() == expected,
+            "published": Model(model_id=model_id).published,
+            "tags": Model(model_id=model_id).tags,
+        }
+        task.close()
+        """,
+    )
+    assert result == {"same_bytes": True, "published": True, "tags": []}
+
+
+def test_a_trial_no_agent_takes_is_stopped_at_the_job_limit(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict]
+) -> None:
+    selection = task_ids(two_runs[0])["model_selection"]
+    query(
+        clearml_standin,
+        repo,
+        "from clearml.backend_api.session.client import APIClient\nresult = APIClient().queues.create(name='idle').id",
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pose2gloss.step6_hyperparameter_tuning",
+            "--selection_task_id",
+            selection,
+            "--execution_queue",
+            "idle",
+            "--total_max_jobs",
+            "1",
+            "--max_number_of_concurrent_tasks",
+            "1",
+            "--time_limit_per_job_minutes",
+            "0.2",
+            "--poll_minutes",
+            "0.02",
+        ],  # fmt: skip
+        cwd=repo,
+        env=clearml_standin.subprocess_env(TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # the only trial waited in a queue no agent serves: it is stopped at its limit, and the search fails saying why
+    assert done.returncode != 0, explain(done, clearml_standin)
+    assert "no agent took it from 'idle'" in done.stdout + done.stderr, explain(done, clearml_standin)
+    assert time.monotonic() - started < 240
