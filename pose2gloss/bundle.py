@@ -18,6 +18,7 @@ MODEL_FILE = "model.tflite"
 MODEL_FP16_FILE = "model_fp16.tflite"
 SIGN_MAP_FILE = "sign_to_prediction_index_map.json"
 CARD_FILE = "model_card.json"
+REFERENCE_FILE = "reference_profile.json"  # the training inputs' profile, for drift monitoring (pose2gloss.monitor)
 PRODUCTION_POINTER = "production.json"
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -35,6 +36,11 @@ class ModelBundle:
     @property
     def model_path(self) -> Path:
         return self.directory / MODEL_FILE
+
+    @property
+    def reference_path(self) -> Path | None:
+        """The reference profile, when the bundle has one (bundles before it did not)."""
+        return self.directory / REFERENCE_FILE if REFERENCE_FILE in self.card.get("files", {}) else None
 
     @property
     def model_id(self) -> str:
@@ -55,7 +61,7 @@ def write_bundle(directory: str | Path, sign_map: dict[str, int], card: dict[str
     (directory / SIGN_MAP_FILE).write_text(json.dumps(sign_map, indent=1, sort_keys=True))
     files = {
         name: sha256(directory / name)
-        for name in (MODEL_FILE, MODEL_FP16_FILE, SIGN_MAP_FILE)
+        for name in (MODEL_FILE, MODEL_FP16_FILE, SIGN_MAP_FILE, REFERENCE_FILE)
         if (directory / name).is_file()
     }
     if MODEL_FILE not in files:

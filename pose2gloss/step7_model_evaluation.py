@@ -1,7 +1,8 @@
 """Step 7 - evaluation of the final model on the held-out test split, and its export.
 
 Reports top-1/top-5, per-class accuracy and a confusion matrix; exports the deployable bundle
-(TFLite FP32 and FP16 with preprocessing inside, the sign map, a card) only after the export
+(TFLite FP32 and FP16 with preprocessing inside, the sign map, a card, the reference profile of
+the training inputs that the server measures drift against) only after the export
 gates pass on the raw test sequences: outputs are probability distributions, FP32 picks Keras's
 top-1 wherever Keras is not at a near-tie, FP16 agrees on at least 99%. Its ``metrics``
 artifact (with the test set's identity) is what CI comments on pull requests and production
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from pose2gloss.bundle import MODEL_FILE, MODEL_FP16_FILE
+    from pose2gloss.bundle import MODEL_FILE, MODEL_FP16_FILE, REFERENCE_FILE
     from pose2gloss.data.stream import to_raw
     from pose2gloss.evaluate import (
         confusion_figure,
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose2gloss.export import export_bundle
     from pose2gloss.features import FeatureConfig, preprocess_numpy
     from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.monitor.profile import ReferenceBuilder, write_reference
     from pose2gloss.promotion import identify_test_set, predictions_table
     from pose2gloss.train import EVAL_BATCH, ScoreTotals
 
@@ -58,10 +60,11 @@ def main(argv: list[str] | None = None) -> None:
         x = preprocess_numpy(block.data, block.lengths, features)
         return model.predict(x, batch_size=EVAL_BATCH, verbose=0)
 
-    totals, tables = ScoreTotals(), []
+    totals, tables, reference = ScoreTotals(), [], ReferenceBuilder()
     for block in test_points:  # a shard at a time
         scores = keras_scores(block)
         totals.add(scores, block.labels)
+        reference.add_scores(scores)  # top-1 scores on unseen signers: what serving should see
         tables.append(predictions_table(block.meta["sequence_id"], block.labels, scores))
     result = totals.result()
     metrics = {"top1": result["accuracy"], "top5": result["top5"], "n": totals.n}
@@ -88,7 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     tracking.report_scalars(task, "test", {"top1": metrics["top1"], "top5": metrics["top5"]})
     tracking.report_single_values(task, {"test_top1": metrics["top1"], "test_top5": metrics["top5"]})
 
+    for block in tracking.sharded_split(params["augment_task_id"], "train_points"):  # the drift reference
+        reference.add_block(block)
+
     with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bundle").mkdir()  # the reference is checksummed in the card with the model files
+        write_reference(
+            reference.result(inputs="train originals", top1_score="test"), Path(tmp) / "bundle" / REFERENCE_FILE
+        )
         bundle_dir = export_bundle(
             model,
             features,

@@ -6,7 +6,7 @@ Settings come from ``POSE2GLOSS_*`` variables (see ``serving/settings.py`` and `
 Endpoints: ``GET /health`` (alive), ``GET /ready`` (model loaded, with its metadata),
 ``GET /model`` (the model card and gloss list), ``POST /predict`` (one sequence as JSON, ``.npy``,
 Kaggle parquet or a multipart upload), ``POST /predict/batch`` (JSON or ``.npz``),
-``GET /metrics`` (Prometheus) and ``/docs``.
+``GET /drift`` (recent inputs against the training data), ``GET /metrics`` (Prometheus) and ``/docs``.
 
 The model is loaded once, in the lifespan. Decoding and inference run on a small pool of
 threads of their own (one per core by default), each with its own LiteRT interpreter
@@ -50,6 +50,7 @@ from pose2gloss import __version__
 from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
 from serving.decode import Decoded, InputError, Limits, decode_json, decode_npy, decode_npz, decode_parquet, sniff_file
 from serving.model_source import ModelUnavailable, ServedModel, load_model
+from serving.monitoring import InputMonitor
 from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
@@ -348,6 +349,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     limits = Limits(settings.max_frames, settings.max_batch, settings.max_abs_coord, settings.max_body_bytes)
     registry = CollectorRegistry(auto_describe=True)
     metrics = Metrics(registry)
+    monitor = InputMonitor(registry, settings.drift_window, settings.drift_threshold, settings.drift_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -363,6 +365,11 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         )
         if model is not None:
             metrics.model.labels(model.model_id, model.source).set(1)
+            try:
+                monitor.load(model.bundle.reference_path)
+            except (OSError, ValueError, KeyError) as err:  # a bad reference costs the monitoring, not the serving
+                monitor.unavailable = f"reference profile unreadable: {err}"
+                log.error("drift monitoring off: %s", monitor.unavailable)
             log.info(
                 "serving model %s (%d glosses) from %s: %s",
                 model.model_id,
@@ -373,6 +380,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         yield
         app.state.executor.shutdown(wait=True)
         app.state.model = None
+        monitor.close()
 
     app = FastAPI(
         title="pose2gloss",
@@ -430,7 +438,9 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             elapsed = time.perf_counter() - start
             metrics.inference.observe(elapsed)
             total += elapsed
-            results.append(SequenceResult(predictions=top_predictions(model, scores, k), frames=len(sequence)))
+            predictions = top_predictions(model, scores, k)
+            monitor.observe(sequence, predictions[0].score)
+            results.append(SequenceResult(predictions=predictions, frames=len(sequence)))
         return results, total * 1000.0
 
     def pick_top_k(model: ServedModel, body_k: int | None, query_k: int | None) -> int:
@@ -483,6 +493,20 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             num_classes=len(model.signs),
             fallback_reason=model.fallback_reason,
         )
+
+    @app.get(
+        "/drift",
+        tags=["probes"],
+        summary="Recent inputs against the training data (PSI per feature group)",
+        response_model=dict[str, Any],
+    )
+    def drift() -> dict[str, Any]:
+        """The last POSE2GLOSS_DRIFT_WINDOW requests' profiles compared with the bundle's reference.
+
+        ``status``: ``ok``, ``drift`` (score above threshold; ``reasons`` says what differs),
+        ``collecting`` (fewer than ``min_requests`` so far) or ``unavailable`` (no reference).
+        """
+        return monitor.report()
 
     @app.get(
         "/model",

@@ -34,6 +34,9 @@ class Settings:
     top_k: int = 5  # default number of glosses returned
     num_threads: int = 1  # threads inside each LiteRT interpreter
     inference_threads: int = 0  # threads that decode and run the model (each has an interpreter); 0: one per core
+    drift_window: int = 200  # requests in the rolling window compared with the bundle's reference profile
+    drift_threshold: float = 0.25  # PSI above which the window counts as drifted (0.25: a significant shift)
+    drift_log: str = ""  # a file that each request's profile (never its landmarks) is appended to, as JSON lines
     host: str = "127.0.0.1"  # for `python serving/pose2gloss.py`
     port: int = 8000
     workers: int = 1
