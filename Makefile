@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test test-fast lint bench bench-serving clean
+.PHONY: setup browser prometheus run test test-fast lint bench bench-serving clean
 
 setup: $(VENV)/.installed
 
@@ -24,20 +24,29 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# Debian's Prometheus (2.42) and promtool, for the alert-rule checks and the monitoring test; installed only when missing.
+prometheus:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus; \
+	fi
+
 run: setup
 	$(PY) pipeline_from_tasks.py $(ARGS)
 
-test: setup browser lint
+test: setup browser prometheus lint
 	$(PY) -m pytest -m "" $(ARGS)
 
 test-fast: setup
 	$(PY) -m pytest $(ARGS)
 
-lint: setup
+lint: setup prometheus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/hadolint Dockerfile
+	promtool check config monitoring/prometheus.yml
+	cd monitoring && promtool test rules alerts.test.yml
 
 bench: setup
 	$(PY) benchmarks/bench_transform.py

@@ -265,6 +265,11 @@ class Metrics:
         self.rejected = Counter(
             "pose2gloss_rejected_requests", "Requests refused with a 4xx, by reason", ["reason"], registry=registry
         )
+        self.ready = Gauge(
+            "pose2gloss_ready",
+            "1 when a model is loaded and served, 0 when not (GET /ready says why)",
+            registry=registry,
+        )
         self.model = Gauge(
             "pose2gloss_model_info",
             "The served model (value 1)",
@@ -363,6 +368,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
         app.state.executor = ThreadPoolExecutor(
             settings.inference_threads or os.cpu_count() or 1, thread_name_prefix="pose2gloss-infer"
         )
+        metrics.ready.set(model is not None)
         if model is not None:
             metrics.model.labels(model.model_id, model.source).set(1)
             try:
@@ -378,6 +384,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
                 model.location,
             )
         yield
+        metrics.ready.set(0)
         app.state.executor.shutdown(wait=True)
         app.state.model = None
         monitor.close()

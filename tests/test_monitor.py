@@ -319,3 +319,52 @@ def _sample(metrics: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+# ---------------------------------------------------------------------------------------------
+# The Grafana dashboard against what the server exports
+
+
+def test_dashboard_queries_parse_and_name_only_exported_metrics(monitored_bundle, sequences, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    from tests.test_monitoring_config import MONITORING
+
+    dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "pose2gloss.json").read_text())
+    with TestClient(create_app(Settings(drift_window=10), served=load_path(monitored_bundle, "test"))) as client:
+        for sequence in sequences[:10]:
+            client.post("/predict", content=as_npy(sequence), headers=NPY)
+        metrics = client.get("/metrics").text
+    exported = {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE ")}
+    series = {re.split(r"[{ ]", line)[0] for line in metrics.splitlines() if line and not line.startswith("#")}
+
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    exprs = [t["expr"] for p in panels for t in p["targets"]]
+    assert len({p["title"] for p in panels}) == len(panels)  # no duplicated panels
+    assert len(set(exprs)) == len(exprs) and len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert variables == {"datasource", "instance", "group"}
+    assert all("$instance" in e for e in exprs) and any("$group" in e for e in exprs)
+    for variable in dashboard["templating"]["list"][1:]:
+        assert variable["definition"].split("(")[1].split(",")[0] in series
+
+    named = {name for e in exprs for name in re.findall(r"\b(?:pose2gloss|http)_[a-z0-9_]+", e)}
+    unknown = sorted(n for n in named if n not in series and n not in exported)
+    assert not unknown, f"dashboard queries metrics the server does not export: {unknown}"
+    for metric in ("input_drift_score", "input_drift_threshold", "input_drift_group_score"):
+        assert any(f"pose2gloss_{metric}" in e for e in exprs)
+
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool not installed (make prometheus): queries not parsed")
+    concrete = [e.replace("$__rate_interval", "1m").replace("$instance", ".*").replace("$group", ".*") for e in exprs]
+    rules = {
+        "groups": [
+            {"name": "dashboard", "rules": [{"record": f"panel:{i}", "expr": e} for i, e in enumerate(concrete)]}
+        ]
+    }
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(json.dumps(rules))  # JSON is YAML
+    checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
