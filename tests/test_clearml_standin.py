@@ -229,19 +229,27 @@ def test_output_model_query_by_tags_and_publish(bare_standin):
 # --- real agents -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_cloned_tasks_run_on_an_agent_from_the_file_origin(clearml_standin, job_repo):
-    run_sdk(
+@pytest.fixture(scope="module")
+def base_job(clearml_standin, job_repo):
+    """The id of job.py's task, run once locally from the working clone (so its repository is the origin)."""
+    code = "import subprocess, sys, json; subprocess.run([sys.executable, 'job.py'], check=True); print('{}')"
+    run_sdk(clearml_standin, code, cwd=job_repo[1])
+    found = run_sdk(
         clearml_standin,
-        "import subprocess, sys; subprocess.run([sys.executable, 'job.py'], check=True); print('{}')",
-        cwd=job_repo[1],
+        "import json; from clearml import Task; "
+        "print(json.dumps({'id': Task.get_task(project_name='standin/jobs', task_name='job').id}))",
     )
+    return found["id"]
+
+
+@pytest.mark.slow
+def test_cloned_tasks_run_on_an_agent_from_the_file_origin(clearml_standin, base_job):
     out = run_sdk(
         clearml_standin,
         """
         import json, time
         from clearml import Task
-        base = Task.get_task(project_name="standin/jobs", task_name="job")
+        base = Task.get_task(task_id=BASE)
         results = {"repo": base.data.script.repository}
         for fail in (False, True):
             clone = Task.clone(base, name=f"clone fail={fail}")
@@ -255,7 +263,7 @@ def test_cloned_tasks_run_on_an_agent_from_the_file_origin(clearml_standin, job_
                 "result": clone.artifacts["result"].get() if "result" in clone.artifacts else None,
             }
         print(json.dumps(results))
-        """,
+        """.replace("BASE", repr(base_job)),
     )
     assert out["repo"].startswith("file://")
     assert out["False"]["status"] == "completed", clearml_standin.log()
@@ -285,3 +293,65 @@ def test_module_entry_point_runs_from_the_agent_checkout(clearml_standin, job_re
     assert out["entry"] == "-m pkg.modjob"
     assert out["status"] == "completed", clearml_standin.log()
     assert out["module"] == {"name": "__main__", "spec": "pkg.modjob"}
+
+
+@pytest.mark.slow
+def test_pipeline_controller_runs_cloned_steps_on_agents(clearml_standin, base_job):
+    out = run_sdk(
+        clearml_standin,
+        """
+        import json
+        from clearml import PipelineController, Task
+        pipe = PipelineController(name="standin-pipe", project="standin/pipes", version="1.0.0", pool_frequency=0.02)
+        pipe.add_step(name="a", base_task_id=BASE, clone_base_task=True, execution_queue="cpu",
+                      parameter_override={"General/x": 2})
+        pipe.add_step(name="b", parents=["a"], base_task_id=BASE, clone_base_task=True, execution_queue="gpu",
+                      parameter_override={"General/x": "${a.parameters.General/x}"})
+        pipe.start_locally(run_pipeline_steps_locally=False)
+        controller = Task.get_task(task_id=pipe.id)
+        steps = Task.get_tasks(task_filter={"parent": pipe.id, "search_hidden": True})
+        print(json.dumps({
+            "controller": controller.get_status(),
+            "project": controller.get_project_name(),
+            "steps": {t.name: [t.get_status(), t.get_last_scalar_metrics()["score"]["value"]["last"]] for t in steps},
+        }))
+        """.replace("BASE", repr(base_job)),
+        timeout=300,
+    )
+    assert out["controller"] == "completed", clearml_standin.log()
+    assert out["project"] == "standin/pipes/.pipelines/standin-pipe"
+    assert out["steps"] == {"a": ["completed", 6.0], "b": ["completed", 6.0]}
+
+
+@pytest.mark.slow
+def test_optuna_optimizer_clones_trials_onto_a_queue(clearml_standin, base_job):
+    out = run_sdk(
+        clearml_standin,
+        """
+        import json
+        from clearml import Task
+        from clearml.automation import HyperParameterOptimizer, UniformIntegerParameterRange
+        from clearml.automation.optuna import OptimizerOptuna
+        Task.init(project_name="standin/hpo", task_name="optimizer", task_type=Task.TaskTypes.optimizer)
+        opt = HyperParameterOptimizer(
+            base_task_id=BASE, hyper_parameters=[UniformIntegerParameterRange("General/x", 1, 1000)],
+            objective_metric_title="score", objective_metric_series="value", objective_metric_sign="max",
+            optimizer_class=OptimizerOptuna, execution_queue="cpu", max_number_of_concurrent_tasks=1,
+            total_max_jobs=2, pool_period_min=0.02, max_iteration_per_job=100, optimization_time_limit=4,
+        )
+        opt.set_report_period(0.05)  # wait() returns at the reporter's next wake-up (default: every 5 minutes)
+        opt.start()
+        opt.wait()
+        top = opt.get_top_experiments(2)
+        opt.stop()
+        print(json.dumps([
+            [t.get_status(), int(t.get_parameters()["General/x"]),
+             t.get_last_scalar_metrics()["score"]["value"]["last"]]
+            for t in top
+        ]))
+        """.replace("BASE", repr(base_job)),
+        timeout=400,
+    )
+    assert len(out) == 2, clearml_standin.log()
+    assert all(status == "completed" and score == 3.0 * x for status, x, score in out)
+    assert out[0][2] >= out[1][2]

@@ -24,8 +24,8 @@ class ApiError(Exception):
 
 
 def now() -> str:
-    """The current time as clearml-server serialises dates."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as clearml-server serialises dates ("2026-01-02T03:04:05.123456+00:00")."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def new_id() -> str:
