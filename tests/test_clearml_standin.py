@@ -226,6 +226,32 @@ def test_output_model_query_by_tags_and_publish(bare_standin):
     assert out["none"] == [] and out["weights"] == "weights"
 
 
+def test_dataset_versions_upload_and_download(bare_standin):
+    out = run_sdk(
+        bare_standin,
+        """
+        import json, pathlib
+        from clearml import Dataset
+        folder = pathlib.Path("ds"); folder.mkdir(exist_ok=True)
+        (folder / "a.txt").write_text("A")
+        first = Dataset.create(dataset_name="signs", dataset_project="standin/data", dataset_tags=["raw"])
+        first.add_files(str(folder)); first.upload(); first.finalize()
+        (folder / "b.txt").write_text("B")
+        second = Dataset.create(dataset_name="signs", dataset_project="standin/data", parent_datasets=[first.id])
+        second.add_files(str(folder)); second.upload(); second.finalize()
+        get = lambda **kw: Dataset.get(dataset_name="signs", dataset_project="standin/data", **kw)
+        latest = get(only_completed=True)
+        copy = pathlib.Path(latest.get_local_copy())
+        print(json.dumps({
+            "latest": latest.id == second.id, "files": sorted(p.name for p in copy.iterdir()),
+            "tagged": get(dataset_tags=["raw"]).id == first.id,
+            "versions": sorted(d["version"] for d in Dataset.list_datasets(dataset_project="standin/data")),
+        }))
+        """,
+    )
+    assert out == {"latest": True, "files": ["a.txt", "b.txt"], "tagged": True, "versions": ["1.0.0", "1.0.1"]}
+
+
 # --- real agents -------------------------------------------------------------------------------------------------
 
 

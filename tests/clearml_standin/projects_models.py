@@ -45,6 +45,16 @@ def find_or_create_project(store: Store, name: str, data: dict | None = None) ->
     return project["id"]
 
 
+def with_subprojects(store: Store, data: dict) -> dict:
+    """The request with its ``project`` filter widened to sub-projects when ``include_subprojects`` is set."""
+    if not data.get("include_subprojects") or not data.get("project"):
+        return data
+    wanted = data["project"] if isinstance(data["project"], list) else [data["project"]]
+    names = [store.projects[p]["name"] for p in wanted if p in store.projects]
+    extra = [p["id"] for p in store.projects.values() if any(p["name"].startswith(n + "/") for n in names)]
+    return {**data, "project": [*wanted, *extra]}
+
+
 @endpoint("projects.create")
 def create_project(data: dict, call: Call) -> dict:
     if not (data.get("name") or "").strip():
@@ -161,7 +171,7 @@ def update_for_task(data: dict, call: Call) -> dict:
 
 @endpoint("models.get_all", "models.get_all_ex")
 def get_all_models(data: dict, call: Call) -> dict:
-    models, extra = run_query(call.store.models.values(), data)
+    models, extra = run_query(call.store.models.values(), with_subprojects(call.store, data))
     return {"models": models, **extra}
 
 

@@ -162,18 +162,22 @@ def order(docs: list[dict], order_by: Sequence[str] | str | None) -> list[dict]:
 
 
 def project(doc: dict, only_fields: Sequence[str] | None) -> dict:
-    """A copy of ``doc`` holding only ``only_fields`` (dotted paths) and its id."""
+    """A copy of ``doc`` holding only ``only_fields`` (dotted paths) and its id.
+
+    As with MongoDB projections, existing parents of a missing leaf stay (as empty objects).
+    """
     if not only_fields:
         return clone_doc(doc)
     out: dict = {"id": doc.get("id")}
     for path in only_fields:
-        value = get_path(doc, path)
-        if value is None:
-            continue
-        parts, cur = path.split("."), out
-        for part in parts[:-1]:
-            cur = cur.setdefault(part, {})
-        cur[parts[-1]] = clone_doc(value)
+        src, dst, parts = doc, out, path.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(src, dict) or part not in src:
+                break
+            if i == len(parts) - 1 or not isinstance(src[part], dict):
+                dst[part] = clone_doc(src[part])
+                break
+            src, dst = src[part], dst.setdefault(part, {})
     return out
 
 

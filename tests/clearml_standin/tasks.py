@@ -5,6 +5,7 @@ Semantics follow clearml-server's apiserver/services/tasks.py and apiserver/bll/
 
 from __future__ import annotations
 
+from .projects_models import with_subprojects
 from .queries import run_query
 from .queues import dequeue_task, enqueue_task
 from .registry import Call, endpoint
@@ -139,7 +140,7 @@ def get_all(data: dict, call: Call) -> dict:
     docs = call.store.tasks.values()
     if not data.get("search_hidden") and not data.get("id"):
         docs = [d for d in docs if "hidden" not in d.get("system_tags", [])]
-    tasks, extra = run_query(docs, data)
+    tasks, extra = run_query(docs, with_subprojects(call.store, data))
     return {"tasks": tasks, **extra}
 
 
