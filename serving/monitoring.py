@@ -1,8 +1,9 @@
 """Input drift in the server: request profiles into a rolling window, compared with the bundle's reference.
 
 Each request adds one profile row (see :mod:`pose2gloss.monitor.profile`; never the landmarks)
-and three histogram observations; the comparison (PSI, :mod:`pose2gloss.monitor.drift`) runs
-only when ``/metrics`` is scraped or ``GET /drift`` is asked, so ``/predict`` does not pay for it.
+and a few histogram observations, after its response has been sent; the comparison (PSI,
+:mod:`pose2gloss.monitor.drift`) runs only when ``/metrics`` is scraped or ``GET /drift`` is
+asked. So ``/predict`` answers as fast as without monitoring.
 ``POSE2GLOSS_DRIFT_LOG`` additionally appends each profile as a JSON line, for the offline report
 (``python -m pose2gloss.monitor report``).
 """
@@ -89,6 +90,11 @@ class InputMonitor:
             line = json.dumps({"time": round(time.time(), 3), **row}) + "\n"  # NaN -> NaN, which json.loads reads
             with self._log_lock:
                 self._log.write(line)
+
+    def observe_all(self, sequences: list[np.ndarray], top1_scores: list[float]) -> None:
+        """A request's sequences, profiled after its response is sent (a background task of the route)."""
+        for sequence, score in zip(sequences, top1_scores, strict=True):
+            self.observe(sequence, score)
 
     def report(self) -> dict[str, Any]:
         """What ``GET /drift`` returns."""

@@ -14,7 +14,15 @@ from pose2gloss.data.signs import GISLR_SIGNS
 from pose2gloss.translate import FallbackTranslator, RuleTranslator
 from tests.drawn_person import empty_frame, person_frame, signing_clip, write_video
 from tests.gislr_files import random_sequence, write_dataset
-from ui.client import ClientSettings, GlossScore, Prediction, PredictionClient, ServerError, ServerStatus
+from ui.client import (
+    ClientSettings,
+    GlossScore,
+    InputCheck,
+    Prediction,
+    PredictionClient,
+    ServerError,
+    ServerStatus,
+)
 from ui.session import SignSession, translate_video
 
 APP = "ui/app.py"
@@ -25,6 +33,7 @@ class StubClient:
 
     signs = ("hello", "dog", "go", "store", "yesterday")
     sent: list[np.ndarray] = []
+    inputs = InputCheck(False)  # what /drift says
 
     def __init__(self, settings: ClientSettings, transport=None) -> None:
         self.url = settings.url
@@ -38,6 +47,9 @@ class StubClient:
         others = [s for s in self.signs if s != first][: top_k - 1]
         glosses = [GlossScore(first, 0.9)] + [GlossScore(s, 0.1 / len(others)) for s in others]
         return Prediction(glosses, "stub", len(landmarks), 1.0, 2.0)
+
+    def drift(self) -> InputCheck:
+        return StubClient.inputs
 
 
 @pytest.fixture
@@ -59,6 +71,7 @@ def stub(monkeypatch):
     monkeypatch.setattr(ui.client, "PredictionClient", StubClient)
     monkeypatch.delenv("POSE2GLOSS_LLM_URL", raising=False)
     StubClient.sent = []
+    StubClient.inputs = InputCheck(False)
     st.cache_resource.clear()
     yield StubClient
     st.cache_resource.clear()
@@ -94,6 +107,33 @@ def test_picking_sequences_fills_glosses_scores_and_english(stub, data_dir):
     assert "1. **DOG** (0.90) — top-k: dog 0.90, hello 0.05, go 0.05" in text
     assert "3. **STORE** (0.90)" in text
     assert [len(s) for s in stub.sent] == [21, 22, 23]
+
+
+def test_page_says_plainly_when_inputs_look_unlike_the_training_data(stub, data_dir):
+    at = _pick(_app(), 0)
+    assert not at.warning  # the server sees nothing unusual
+    stub.inputs = InputCheck(True, "Recent inputs look unlike the training data: no hand visible in 83% of frames")
+    at = _pick(at, 1)
+    assert [w.value for w in at.warning] == [stub.inputs.message]
+    assert "**Gloss sentence:** DOG GO" in _markdown(at)  # the glosses stay, under the warning
+
+
+def test_client_reads_drift_in_plain_words():
+    answers = {
+        "drift": {"status": "drift", "score": 3.1, "threshold": 0.25, "reasons": ["no hand visible in 83% of frames"]},
+        "ok": {"status": "ok", "score": 0.05, "threshold": 0.25, "reasons": []},
+    }
+    for status, body in answers.items():
+        check = _client(lambda request, body=body: httpx.Response(200, json=body)).drift()
+        assert check.unlike_training == (status == "drift")
+        assert ("no hand visible in 83% of frames" in check.message) == (status == "drift")
+    old_server = _client(lambda request: httpx.Response(404, json={"detail": "Not Found"}))
+    assert old_server.drift() == InputCheck(False)
+
+    def down(request):
+        raise httpx.ConnectError("refused")
+
+    assert _client(down).drift() == InputCheck(False)
 
 
 def test_undo_and_clear(stub, data_dir):

@@ -67,9 +67,15 @@ def _sidebar() -> tuple[PredictionClient, int]:
 
 
 class Panels:
-    """The result panels: placeholders filled again whenever the session changes."""
+    """The result panels: placeholders filled again whenever the session changes.
 
-    def __init__(self) -> None:
+    Each render asks the server whether its recent inputs look like the training data, and says
+    so above the glosses when they do not: a confident gloss of an input unlike anything the model
+    was trained on is not to be trusted.
+    """
+
+    def __init__(self, client: PredictionClient) -> None:
+        self.client = client
         st.subheader("Glosses")
         clear, undo = st.columns(2)
         if clear.button("Clear sentence", use_container_width=True):
@@ -77,12 +83,18 @@ class Panels:
         if undo.button("Undo last gloss", use_container_width=True) and _session().entries:
             _session().undo()
             _session().retranslate(_translator())
+        self.inputs = st.empty()
         self.sentence = st.empty()
         self.english = st.empty()
         self.notice = st.empty()
         self.scores = st.empty()
 
     def render(self, session: SignSession) -> None:
+        check = self.client.drift() if session.entries else None
+        if check is not None and check.unlike_training:
+            self.inputs.warning(check.message, icon="⚠️")
+        else:
+            self.inputs.empty()
         glosses = " ".join(g.upper() for g in session.glosses)
         self.sentence.markdown(f"**Gloss sentence:** {glosses or '_nothing yet_'}")
         translation = session.translation
@@ -210,7 +222,7 @@ def main() -> None:
     st.sidebar.caption(f"Translation: {_translator().name}")
     inputs, results = st.columns([3, 2])
     with results:
-        panels = Panels()
+        panels = Panels(client)
         panels.render(_session())
     with inputs:
         if not status.ready:

@@ -1,4 +1,5 @@
-"""Client of the pose2gloss server: landmarks as ``.npy`` to ``/predict``, readiness from ``/ready``.
+"""Client of the pose2gloss server: landmarks as ``.npy`` to ``/predict``, readiness from ``/ready``,
+whether recent inputs look like the training data from ``/drift``.
 
 ``.npy`` is what the client sends because the server decodes it ~100x faster than the same sequence
 as JSON (see serving/README.md). Every failure becomes a :class:`ServerError` whose message says
@@ -48,6 +49,14 @@ class ServerStatus:
     ready: bool
     message: str
     model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """What the server says of its recent inputs; ``message`` is for the page (empty: nothing to say)."""
+
+    unlike_training: bool
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,24 @@ class PredictionClient:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ServerError(f"the server at {self.url} sent an unexpected answer: {str(body)[:200]}") from err
+
+    def drift(self) -> InputCheck:
+        """``GET /drift`` in plain words; never raises (a server without drift monitoring says nothing)."""
+        try:
+            response = self._http.get("/drift")
+        except httpx.HTTPError:
+            return InputCheck(False)
+        body = _json(response)
+        if response.status_code != 200 or body.get("status") != "drift":
+            return InputCheck(False)
+        reasons = "; ".join(str(r) for r in body.get("reasons") or [])
+        if not reasons:
+            reasons = f"drift score {body.get('score')} above {body.get('threshold')}"
+        return InputCheck(
+            True,
+            f"Recent inputs look unlike the training data: {reasons}. "
+            "The glosses may be wrong however confident they look.",
+        )
 
     def _unreachable(self, err: httpx.HTTPError) -> str:
         return (
