@@ -86,8 +86,8 @@ class InputMonitor:
         if self.drift is not None:
             self.drift.add(profile, top1_score)
         if self._log is not None:
-            row = dict(zip(FEATURE_NAMES, [*profile.tolist(), top1_score], strict=True))
-            line = json.dumps({"time": round(time.time(), 3), **row}) + "\n"  # NaN -> NaN, which json.loads reads
+            values = [None if v != v else v for v in [*profile.tolist(), top1_score]]  # NaN (a part never seen): null
+            line = json.dumps({"time": round(time.time(), 3), **dict(zip(FEATURE_NAMES, values, strict=True))}) + "\n"
             with self._log_lock:
                 self._log.write(line)
 

@@ -186,15 +186,19 @@ def explain(features: dict[str, dict[str, float | None]], threshold: float, limi
 def _sentence(feature: Feature, item: dict[str, float | None]) -> str:
     now, then = item["window_mean"], item["reference_mean"]
     if now is None or then is None:
-        return f"{feature.name}: unlike the training data"
-    part = feature.name.rsplit("_", 1)[0].replace("_", " ")
+        return f"{feature.name.replace('_', ' ')}: unlike the training data"
+    part, _, axis = feature.name.rpartition("_")
+    part = part.replace("_", " ")
     if feature.name == "no_hand":
         return f"no hand visible in {now:.0%} of frames (training data: {then:.0%})"
     if feature.kind == "share":
         return f"{part} missing in {now:.0%} of frames (training data: {then:.0%})"
+    if feature.kind == "relative":
+        return f"{part} at {axis} {now:+.2f} shoulder widths from the shoulders' midpoint (training data: {then:+.2f})"
     if feature.kind == "coord":
-        axis = feature.name[-1]
-        return f"{part} at {axis} = {now:.2f} on average (training data: {then:.2f})"
-    if feature.kind == "spread":
-        return f"{part} {now / then:.1f}x the size seen in training" if then else f"{part}: size unlike training"
+        return f"signer's shoulders at {axis} = {now:.2f} in the image (training data: {then:.2f})"
+    if feature.name == "body_scale":
+        return f"shoulders {now:.2f} of the image apart (training data: {then:.2f}): signer nearer or farther"
+    if feature.kind == "scale":
+        return f"{part} {now / then:.1f}x the size, relative to the shoulders, seen in training"
     return f"sequences of {now:.0f} frames on average (training data: {then:.0f})"

@@ -14,7 +14,6 @@ Numpy only: the server imports this without TensorFlow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -252,7 +251,3 @@ def read_reference(path: str | Path) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path}: reference lacks features {missing}")
     return reference
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -30,7 +30,8 @@ def read_request_log(path: str | Path) -> np.ndarray:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{number}: not a JSON line ({err})") from err
-        rows.append([float(record.get(name, np.nan)) for name in FEATURE_NAMES])
+        values = [record.get(name) for name in FEATURE_NAMES]
+        rows.append([np.nan if value is None else float(value) for value in values])  # null: a part never seen
     if not rows:
         raise ValueError(f"{path}: no requests in the log")
     return np.asarray(rows, np.float64)
