@@ -3,9 +3,9 @@
 A sequence's *profile* is a handful of numbers that describe what the camera saw, not what was
 signed: its length; the share of frames where the lips, the pose, each hand and both hands are
 missing; where each hand is and how large, relative to the shoulders; and the framing (where
-the shoulders sit in the image and how wide they are). The server
-profiles every request from the model landmarks, exactly what step 2 keeps in its shards, so the
-reference (profiles of the training sequences) and the live window are measured alike.
+the shoulders sit in the image and how wide they are). The server profiles every request from
+the model landmarks, exactly what step 2 keeps in its shards, so the reference (profiles of the
+training sequences) and the live window are measured alike.
 
 The reference is built in one streaming pass: each feature is counted in fixed, fine bins
 (which also give its quantiles) and summed for its mean, so no split is ever held whole.
@@ -37,7 +37,6 @@ _SIZES = {
 }
 PARTS: Final[tuple[str, ...]] = tuple(_SIZES)
 _BOUNDS = np.cumsum([0, *_SIZES.values()])
-_SLICES = {part: slice(int(_BOUNDS[i]), int(_BOUNDS[i + 1])) for i, part in enumerate(PARTS)}
 _SHOULDERS = (
     int(_BOUNDS[PARTS.index("pose")]) + POSE_SUBSET_INDICES.index(11),
     int(_BOUNDS[PARTS.index("pose")]) + POSE_SUBSET_INDICES.index(12),
