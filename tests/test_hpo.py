@@ -11,10 +11,13 @@ from pose2gloss.step4_model_training import OBJECTIVES as TRAINING_OBJECTIVES
 
 @pytest.mark.parametrize("model_name", ["GISLR", "ConvNeXtTiny"])
 def test_space_names_are_training_parameters(model_name):
-    names = [d.name for d in hpo.search_space(model_name)]
-    assert {"batch_size", "learning_rate", "reduce_lr_patience"} <= set(names)
-    assert ("conv1d_dropout" in names) == (model_name == "GISLR")
-    assert set(names) <= set(TRAINING_DEFAULTS)
+    space = {d.name: d for d in hpo.search_space(model_name)}
+    assert {"learning_rate", "weight_decay", "label_smoothing", "last_dropout"} <= set(space)
+    assert "batch_size" not in space  # fixed at the largest that fits
+    assert ("conv1d_dropout" in space) == ("drop_path" in space) == (model_name == "GISLR")
+    if model_name == "GISLR":
+        assert space["dim"].choices == (128, 192)
+    assert set(space) <= set(TRAINING_DEFAULTS)
 
 
 def test_objectives_match_what_training_reports():
@@ -58,11 +61,14 @@ def test_a_trial_queued_past_the_job_limit_is_stopped_and_polls_are_paced(monkey
 
     dequeued = []
     monkeypatch.setattr(Task, "dequeue", staticmethod(dequeued.append))
-    optimizer = object.__new__(hpo.paced_optuna())
-    optimizer.pool_period_minutes, optimizer.time_limit_per_job, optimizer._execution_queue = 0.001, 0.003, "gpu"
-    optimizer.compute_time_limit = optimizer.max_iteration_per_job = None
+    from clearml.automation.optuna import OptimizerOptuna
+
+    strategy = object.__new__(OptimizerOptuna)
+    strategy.pool_period_minutes, strategy.time_limit_per_job, strategy._execution_queue = 0.001, 0.003, "gpu"
+    strategy.compute_time_limit = strategy.max_iteration_per_job = None
+    monitor = hpo.paced_monitor(strategy)
     job, start = QueuedJob(), time.monotonic()
-    while optimizer.monitor_job(job):
+    while monitor(job):
         pass
     assert job.task.stopped.startswith("queued") and "no agent took it from 'gpu'" in job.task.stopped
     assert dequeued == [job.task]
@@ -76,6 +82,13 @@ def test_clearml_optimizer_is_bounded_in_time_not_iterations(monkeypatch):
     class FakeOptimizer:
         def __init__(self, **kwargs):
             captured.update(kwargs)
+            self.strategy = type("Strategy", (), {"monitor_job": None})()
+
+        def get_optimizer(self):
+            return self.strategy
+
+        def set_report_period(self, minutes):
+            captured["report_period"] = minutes
 
     import clearml.automation
 
@@ -92,7 +105,8 @@ def test_clearml_optimizer_is_bounded_in_time_not_iterations(monkeypatch):
     from clearml.automation.optuna import OptimizerOptuna
 
     assert captured["base_task_id"] == "base" and captured["execution_queue"] == "gpu"
-    assert issubclass(captured["optimizer_class"], OptimizerOptuna)
+    assert captured["optimizer_class"] is OptimizerOptuna  # for several objectives, ClearML accepts only this class
+    assert captured["report_period"] == hpo.POLL_MINUTES  # wait() returns soon after the last trial
     assert captured["objective_metric_title"] == ["val_loss", "val_accuracy"]
     assert captured["objective_metric_series"] == ["val_loss", "val_accuracy"]
     assert captured["objective_metric_sign"] == ["min", "max"]
@@ -174,10 +188,14 @@ def test_local_study_records_every_trial_including_failures():
 
 
 def test_optuna_suggest_covers_every_kind():
-    trial = optuna.trial.FixedTrial(
-        {"batch_size": 64, "learning_rate": 1e-3, "reduce_lr_patience": 3, "conv1d_dropout": 0.1, "last_dropout": 0.2}
-    )
-    assert hpo.suggest(trial, hpo.search_space("GISLR"))["batch_size"] == 64
+    space = [
+        hpo.Dimension("dim", "choice", choices=(128, 192)),
+        hpo.Dimension("learning_rate", "log_float", 3e-4, 5e-3),
+        hpo.Dimension("epochs", "int", 10, 20),
+        hpo.Dimension("drop_path", "float", 0.0, 0.3),
+    ]
+    trial = optuna.trial.FixedTrial({"dim": 192, "learning_rate": 1e-3, "epochs": 12, "drop_path": 0.1})
+    assert hpo.suggest(trial, space) == {"dim": 192, "learning_rate": 1e-3, "epochs": 12, "drop_path": 0.1}
 
 
 def test_concurrent_trials_draw_the_same_parameters_for_the_same_seed():

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.clearml_standin.fixtures import StandIn, make_git_origin
+from tests.clearml_standin.fixtures import REPO, StandIn, make_git_origin, start_standin
 
 pytestmark = pytest.mark.slow
 
@@ -302,3 +302,32 @@ def test_a_trial_no_agent_takes_is_stopped_at_the_job_limit(
     assert done.returncode != 0, explain(done, clearml_standin)
     assert "no agent took it from 'idle'" in done.stdout + done.stderr, explain(done, clearml_standin)
     assert time.monotonic() - started < 240
+
+
+def test_a_step_whose_agent_died_fails_and_says_so(tmp_path: Path) -> None:
+    """The server's watchdog force-stops a running task that went silent (its runtime died): that step has
+    failed, not been aborted, even when the controller's batched status poll is all that saw the change."""
+    standin = start_standin(tmp_path / "standin", (), 60.0, "--nonresponsive-after", "2")
+    try:
+        verdict = query(
+            standin,
+            REPO,
+            """
+            import time
+            from clearml import Task
+            from pose2gloss.pipeline.jobs import ServerStepJob
+            draft = Task.create(project_name="pose2gloss-tests", task_name="step on a runtime that dies")
+            job = ServerStepJob(base_task_id=draft.id, disable_clone_task=True)
+            Task.get_task(task_id=draft.id).mark_started(force=True)  # the agent starts it, then dies silently
+            deadline = time.time() + 30
+            while Task.get_task(task_id=draft.id).get_status() == "in_progress" and time.time() < deadline:
+                time.sleep(0.5)
+            ServerStepJob.update_status_batch([job])  # how the controller polls its running nodes
+            result = {"stopped": job.is_stopped(), "failed": job.is_failed(), "aborted": job.is_aborted(),
+                      "failure": job.failure()}
+            """,
+        )
+    finally:
+        assert standin.stop() == 0
+    assert verdict["stopped"] and verdict["failed"] and not verdict["aborted"], verdict
+    assert "agent stopped responding" in verdict["failure"]

@@ -175,13 +175,22 @@ class ServerStepJob(ClearmlJob):
         _status, message = self.task.get_status_message()
         return str(message).strip().lower() == NONRESPONSIVE
 
-    def failure(self) -> str:
-        """Why the step's task failed, as the server recorded it."""
+    def failure(self, tail_lines: int = 15) -> str:
+        """Why the step's task failed, as the server recorded it, with the end of its console log."""
         status, message = self.task.get_status_message()
         if self.is_nonresponsive():
             return f"its agent stopped responding: the server force-stopped task {self.task.id} ({message})"
         reason = self.task.data.status_reason if self.task.data else ""
-        return f"task {self.task.id} {status}: {message or reason or 'see its console log on the server'}"
+        said = f"task {self.task.id} {status}: {message or reason or 'no message'}"
+        reports = self.task.get_reported_console_output(number_of_reports=10)
+        lines = [line for report in reports for line in report.splitlines() if line.strip() and not is_chatter(line)]
+        return said + ("\n" + "\n".join(lines[-tail_lines:]) if lines else "")
+
+    def duration(self) -> float | None:
+        """Seconds the step's task ran, from the server's start and end times."""
+        self.task.reload()
+        started, ended = self.task.data.started, self.task.data.completed or self.task.data.last_update
+        return (ended - started).total_seconds() if started and ended else None
 
 
 def offline_job_class(log_dir: Path, node_names: Mapping[str, str]) -> type[OfflineStepJob]:

@@ -204,7 +204,7 @@ def _collect(pipe: PipelineController, steps: list[Step]) -> PipelineRun:
                 lines = job.log_path.read_text().splitlines(keepends=True)
                 error = "".join([line for line in lines if not is_chatter(line)][-15:])
         elif isinstance(job, ServerStepJob):
-            duration = node.job_ended - node.job_started if node.job_started and node.job_ended else None
+            duration = job.duration()
             error = job.failure() if status == "failed" else None
         task_id = node.executed or (job.task_id() if job else None)
         peak = job.peak_rss_bytes if isinstance(job, OfflineStepJob) else None

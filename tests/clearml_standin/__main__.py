@@ -20,6 +20,7 @@ from .agents import Agent, client_conf, start_agent
 from .api import ApiServer
 from .files import FilesServer
 from .store import Store
+from .watchdog import DEFAULT_THRESHOLD_S, stop_nonresponsive
 
 log = logging.getLogger("clearml_standin")
 
@@ -31,6 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="API port (0: any free one)")
     parser.add_argument("--files-port", type=int, default=0, help="files server port (0: any free one)")
     parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for the agents")
+    parser.add_argument(
+        "--nonresponsive-after",
+        type=float,
+        default=DEFAULT_THRESHOLD_S,
+        help="seconds without an update after which a running task is force-stopped, as the server's watchdog does",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -100,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         _wait_ready(store, queues, agents, args.ready_timeout)
         (run_dir / "ready").write_text(json.dumps({"pid": __import__("os").getpid(), **env}))
         log.info("ready: agents polling %s", queues)
-        while not stop.wait(0.5):
-            pass
+        watch_every = min(60.0, max(0.5, args.nonresponsive_after / 4))
+        while not stop.wait(watch_every):
+            for task_id in stop_nonresponsive(store, args.nonresponsive_after):
+                log.info("task %s force-stopped: no update for %.0fs", task_id, args.nonresponsive_after)
     except RuntimeError as err:
         log.error("%s", err)
         code = 1

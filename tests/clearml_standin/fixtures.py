@@ -64,11 +64,12 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_standin(run_dir: Path, queues: tuple[str, ...] = QUEUES, timeout: float = 120.0) -> StandIn:
+def start_standin(run_dir: Path, queues: tuple[str, ...] = QUEUES, timeout: float = 120.0, *extra_args: str) -> StandIn:
     """Start ``python -m tests.clearml_standin`` in ``run_dir`` and wait for ``ready`` (fails with its log)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
     cmd = [sys.executable, "-m", "tests.clearml_standin", "--dir", str(run_dir), "--queues", ",".join(queues)]
+    cmd += extra_args
     with open(run_dir / "standin.out", "ab") as out:
         process = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
