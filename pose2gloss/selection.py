@@ -27,6 +27,15 @@ def select_best(candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return dict(best)
 
 
+def against_baseline(candidates: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each candidate with ``beats_baseline``: strictly higher val top-1 than the baseline's.
+
+    A tie does not count: a model that only matches statistics without order has shown nothing more.
+    """
+    reference = float(baseline["val_accuracy"])
+    return [{**c, "beats_baseline": float(c["val_accuracy"]) > reference} for c in candidates]
+
+
 def hpo_verdict(selected: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The final choice after HPO: the best trial only if it beats the selection's model on val top-1.
 

@@ -130,7 +130,9 @@ def test_summary_shows_each_decision_with_its_evidence():
         {"model_name": "GISLR", "task_id": "g", "val_accuracy": 0.8, "val_top5": 0.9, "val_loss": 0.7},
         {"model_name": "ConvNeXtTiny", "task_id": "c", "val_accuracy": 0.6, "val_top5": 0.8, "val_loss": 1.1},
     ]
-    selection = {**candidates[0], "candidates": candidates}
+    baseline = {"model_name": "bag-of-frames ridge", "val_accuracy": 0.65, "val_top5": 0.95}
+    candidates = [{**c, "beats_baseline": c["val_accuracy"] > 0.65} for c in candidates]
+    selection = {**candidates[0], "candidates": candidates, "baseline": baseline}
     trials = [
         {
             "trial": 0,
@@ -165,6 +167,9 @@ def test_summary_shows_each_decision_with_its_evidence():
     assert found["hpo"]["trials"][0]["params"] == {"learning_rate": 1e-3}
     text = "\n".join(pipeline.format_decisions(found))
     assert "GISLR" in text and "ConvNeXtTiny" in text and text.count("<- selected") == 1
+    assert found["selection"]["baseline"]["val_accuracy"] == 0.65 and found["selection"]["below_baseline"] == ["c"]
+    assert "bag-of-frames ridge" in text and text.count("does not beat the baseline") == 1
+    assert "WARNING: not better than the bag-of-frames baseline on val top-1: ConvNeXtTiny (c)" in text
     assert "1 finished, 1 failed; the best trial replaced the selection" in text
     assert "out of memory" in text and text.count("<- winner") == 1
 
@@ -289,6 +294,13 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     # The decisions, with their evidence, are in the summary.
     assert summary["split"]["split_by"] == "participant" and summary["split"]["participant_independent"]
     assert {c["task_id"] for c in summary["selection"]["candidates"]} == set(evaluated)
+    # The sample rewards order in time: the bag-of-frames baseline stays low and GISLR beats it.
+    assert summary["selection"]["baseline"]["val_accuracy"] <= 0.5
+    assert (
+        summary["selection"]["below_baseline"] == [ids["train_convnexttiny"]]
+        or not summary["selection"]["below_baseline"]
+    )
+    assert ids["train_gislr"] not in summary["selection"]["below_baseline"]
     assert len(summary["hpo"]["trials"]) == 2 and summary["hpo"]["replaced_selection"] == (hpo["source"] == "hpo")
     assert summary["hpo"]["trials_finished"] + summary["hpo"]["trials_failed"] == 2
     # Training reports its HPO objectives after every epoch (ClearML's optimiser polls for them).

@@ -1,6 +1,6 @@
 import pytest
 
-from pose2gloss.selection import hpo_verdict, select_best
+from pose2gloss.selection import against_baseline, hpo_verdict, select_best
 
 
 def candidate(task_id, accuracy, loss=1.0, **extra):
@@ -44,3 +44,10 @@ def test_hpo_ignores_failed_trials_and_counts_them():
     assert verdict["best_task_id"] == "t1"
     all_failed = hpo_verdict(candidate("sel", 0.5), [{"trial": 0, "error": "boom"}])
     assert all_failed["source"] == "selection" and all_failed["best_trial"] is None
+
+
+def test_a_candidate_beats_the_baseline_only_with_a_strictly_higher_top1():
+    baseline = {"model_name": "bag-of-frames ridge", "val_accuracy": 0.4}
+    marked = against_baseline([candidate("a", 0.41), candidate("b", 0.4), candidate("c", 0.2)], baseline)
+    assert [c["beats_baseline"] for c in marked] == [True, False, False]
+    assert marked[0]["val_loss"] == 1.0  # the rest of the record is kept

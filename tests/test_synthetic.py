@@ -19,9 +19,11 @@ from pose2gloss.data.synthetic import (
     MAX_FRAMES,
     MIN_FRAMES,
     N_FAMILIES,
+    ORDERS,
     Participant,
     generate_sample,
     main,
+    ordered_time,
     sample_signs,
     sign_family,
     sign_spec,
@@ -102,39 +104,62 @@ def test_sample_signs_are_real_whole_families_spread_over_the_vocabulary() -> No
     assert (counts.iloc[:-1] == FAMILY_SIZE).all()
 
 
-def _wrist_path(label: int) -> np.ndarray:
-    spec = sign_spec(label)
-    u = np.linspace(0, 1, 32)[:, None, None]
-    waves = spec.right.amps * np.sin(2 * np.pi * spec.right.freqs[:, None] * u + spec.right.phases)
-    return spec.right.centre + waves.sum(axis=1)
-
-
-def test_signs_of_a_family_look_alike_but_differ() -> None:
-    """Look-alikes: members share most of their movement, unlike signs of different families."""
-    within, across = [], []
+def test_signs_of_a_family_make_the_same_movements_in_another_order() -> None:
+    """Members share every movement (path, handshapes, hands, mouth) and differ only in its order in time."""
     for family in range(0, 30, 3):
-        a, b, c = (_wrist_path(FAMILY_SIZE * family + m) for m in range(3))
-        within += [np.abs(a - b).mean(), np.abs(b - c).mean()]
-        across.append(np.abs(a - _wrist_path(FAMILY_SIZE * (family + 1))).mean())
-        specs = [sign_spec(FAMILY_SIZE * family + m) for m in range(3)]
-        assert (specs[0].left is None) == (specs[1].left is None) == (specs[2].left is None)
-        np.testing.assert_array_equal(specs[0].right.curl_start, specs[1].right.curl_start)
-    assert np.median(within) < 0.5 * np.median(across)
+        specs = [sign_spec(FAMILY_SIZE * family + m) for m in range(FAMILY_SIZE)]
+        assert [s.order for s in specs] == list(ORDERS[:FAMILY_SIZE])
+        for spec in specs[1:]:
+            assert (spec.left is None) == (specs[0].left is None) and spec.mouth_amp == specs[0].mouth_amp
+            np.testing.assert_array_equal(spec.right.amps, specs[0].right.amps)
+            np.testing.assert_array_equal(spec.right.curl_start, specs[0].right.curl_start)
+        # the handshape visibly changes, so its direction of change is part of the sign
+        assert np.sort(np.abs(specs[0].right.curl_end - specs[0].right.curl_start))[-2] >= 0.5 - 1e-9
+    assert [sign_spec(249).order, sign_spec(248).order] == ["back_and_there", "there_and_back"]
 
 
-def test_no_two_signs_of_a_family_are_the_same() -> None:
-    def movement(label: int) -> tuple[object, ...]:
-        spec = sign_spec(label)
-        return (
-            _wrist_path(label).round(6).tobytes(),
-            spec.right.curl_end.tobytes(),
-            spec.right.roll_end,
-            spec.mouth_amp,
+def test_orders_visit_the_same_positions_in_another_sequence() -> None:
+    u = np.linspace(0.0, 1.0, 201)
+    forward = ordered_time(u, "forward")
+    for order in ORDERS[1:]:
+        other = ordered_time(u, order)
+        assert not np.allclose(other, forward)
+        # the same distribution of positions along the movement (what bag-of-frames statistics see)
+        assert np.histogram(other, bins=10, range=(0, 1))[0] == pytest.approx(
+            np.histogram(forward, bins=10, range=(0, 1))[0], abs=3
         )
+    with pytest.raises(ValueError, match="order"):
+        ordered_time(u, "sideways")
 
-    for family in range(N_FAMILIES):
-        members = [movement(FAMILY_SIZE * family + m) for m in range(FAMILY_SIZE)]
-        assert len(set(members)) == FAMILY_SIZE
+
+def test_the_temporal_families_defeat_the_bag_of_frames_baseline(tmp_path: Path) -> None:
+    """On unseen signers, per-sequence statistics find the family but not the sign; the order does."""
+    from pose2gloss.baseline import evaluate_baseline, fit_baseline
+    from pose2gloss.batches import ArrayFeatures
+    from pose2gloss.data.gislr import load_points
+    from pose2gloss.features import FeatureConfig, preprocess_numpy
+
+    root = generate_sample(tmp_path, n_signs=9, n_participants=5, sequences_per_sign=3, seed=1)
+    index = load_index(root)
+    points = [load_points(p) for p in index["path"]]
+    x = preprocess_numpy(np.concatenate(points), np.array([len(p) for p in points]), FeatureConfig())
+    labels, people = index["label"].to_numpy(), index["participant_id"].to_numpy()
+    train, test = ~np.isin(people, people.max()), np.isin(people, people.max())
+    baseline = fit_baseline(ArrayFeatures(x[train], labels[train]), 250)
+    sign_top1 = evaluate_baseline(baseline, ArrayFeatures(x[test], labels[test]))["accuracy"]
+    predicted = baseline.scores(x[test]).argmax(axis=1)
+    families = zip(predicted, labels[test], strict=True)
+    family_top1 = float(np.mean([sign_family(p) == sign_family(t) for p, t in families]))
+    assert family_top1 >= 0.8 and sign_top1 <= 0.5
+    # nearest centroid on the order (the mean of each third of the sequence) separates the signs better
+    positions = x[..., : x.shape[-1] // 2]
+    thirds = np.stack(
+        [np.concatenate([part.mean(axis=0) for part in np.array_split(p[np.any(p, axis=1)], 3)]) for p in positions]
+    )
+    classes = np.unique(labels[train])
+    centroids = np.stack([thirds[train][labels[train] == c].mean(axis=0) for c in classes])
+    nearest = classes[((thirds[test][:, None] - centroids[None]) ** 2).sum(axis=-1).argmin(axis=1)]
+    assert np.mean(nearest == labels[test]) >= sign_top1 + 0.15
 
 
 def _participant(**style: object) -> Participant:

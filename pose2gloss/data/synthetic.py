@@ -7,9 +7,13 @@ hands (wrist trajectory, handshape, optional second hand and mouth opening). Wha
 data hard is built in, so that a model's accuracy, the model selection and the hyperparameter
 search have something to decide:
 
-- confusable signs: signs come in families of three that share a handshape, a location and a
-  path, and differ from each other in only a few details (one wave of the path, two fingers of the
-  end handshape, the hand's rotation, a shifted location or the mouth);
+- order in time: signs come in families of three that make the very same movements (path,
+  handshape change, second hand, mouth) and differ only in their order: forward, reversed (the
+  path run backwards, the handshape changing the other way) or there and back again. Every
+  member visits the same positions with the same handshapes equally often, so statistics of
+  the frames that ignore their order (means, spreads) cannot tell the members apart; only a
+  model of the order can, as with real signs that differ in the direction of a path or in
+  which handshape comes first;
 - participant style: signers differ in size, position, speed, amplitude, the laxness of their
   handshapes, their personal rhythm, and some are left-handed (they sign the mirror image);
 - tracking: per-frame jitter, bursts of frames where the tracker loses a hand (and rarely the
@@ -31,7 +35,7 @@ import argparse
 import csv
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -57,7 +61,7 @@ LANDMARK_DIR: Final[str] = "train_landmark_files"
 MAX_PARTICIPANTS: Final[int] = 1000
 MAX_SEQUENCES_PER_SIGN: Final[int] = 1000
 MIN_FRAMES: Final[int] = 4
-MAX_FRAMES: Final[int] = 160
+MAX_FRAMES: Final[int] = 220
 # Signs 3k, 3k+1 and 3k+2 of the vocabulary form a family of look-alikes (the last one takes four).
 FAMILY_SIZE: Final[int] = 3
 N_FAMILIES: Final[int] = len(GISLR_SIGNS) // FAMILY_SIZE
@@ -75,9 +79,13 @@ _SEQUENCE_STREAM: Final[int] = 2
 _BASE_FRAMES: Final[float] = 32.0
 _N_WAVES: Final[int] = 2
 _NOISE_BODY_UNITS: Final[float] = 0.008
-# How far apart the members of a family are (1: each differs in two details of typical size).
-_VARIATION: Final[float] = 1.4
-_VARIATIONS_PER_SIGN: Final[int] = 2
+# How each member of a family orders the family's movement in time (the fourth is for the last,
+# larger family). "there_and_back" runs the movement out and back at the same pace, so it lasts
+# twice as long and visits every position twice.
+ORDERS: Final[tuple[str, ...]] = ("forward", "reverse", "there_and_back", "back_and_there")
+# A family's handshape change: at least this many fingers open or close by at least _MIN_CURL_CHANGE.
+_CHANGING_FINGERS: Final[int] = 2
+_MIN_CURL_CHANGE: Final[float] = 0.5
 # Every fifth participant (the third, the eighth, ...) signs with the left hand.
 _LEFT_HANDED_EVERY: Final[int] = 5
 _LEFT_HANDED_FIRST: Final[int] = 2
@@ -138,6 +146,7 @@ class SignSpec:
     """The class-defining movement of one sign (for a right-handed signer)."""
 
     label: int
+    order: str  # one of ORDERS: how the family's movement is played in time
     right: HandMotion  # the dominant hand
     left: HandMotion | None  # None: one-handed sign, the other hand stays out of view
     mouth_amp: float  # 0: the mouth stays closed
@@ -183,7 +192,7 @@ def sample_signs(n_signs: int) -> tuple[str, ...]:
 def sign_spec(label: int) -> SignSpec:
     """The movement of sign ``label``; it depends on the label only, never on the sample seed.
 
-    The family's shared movement, plus :data:`_VARIATIONS_PER_SIGN` details of its own.
+    The family's shared movement, played in the member's :data:`ORDERS` entry.
     """
     family = sign_family(label)
     rng = np.random.default_rng([_SIGN_SALT, family])
@@ -193,15 +202,22 @@ def sign_spec(label: int) -> SignSpec:
     phase_lag = float(rng.uniform(-0.3, 0.3))
     mouth_amp = float(rng.uniform(0.4, 1.0)) if rng.random() < 0.35 else 0.0
     mouth_freq = float(rng.choice([0.5, 1.0, 2.0]))
-
-    member = np.random.default_rng([_SIGN_SALT, family, label])
-    for variation in member.choice(5, size=_VARIATIONS_PER_SIGN, replace=False):
-        if variation == 4:
-            mouth_amp = 0.0 if mouth_amp > 0 else float(member.uniform(0.5, 1.0))
-        else:
-            right = _vary_motion(right, int(variation), member)
     left = {"none": None, "mirrored": _mirrored_motion(right, phase_lag), "own": own_left}[str(left_kind)]
-    return SignSpec(label, right, left, mouth_amp, mouth_freq)
+    order = ORDERS[label - FAMILY_SIZE * family]
+    return SignSpec(label, order, right, left, mouth_amp, mouth_freq)
+
+
+def ordered_time(u: np.ndarray, order: str) -> np.ndarray:
+    """Where in the family's movement each frame is, for a member that plays it in ``order``."""
+    if order == "forward":
+        return u
+    if order == "reverse":
+        return 1.0 - u
+    if order == "there_and_back":
+        return 1.0 - np.abs(2.0 * u - 1.0)
+    if order == "back_and_there":
+        return np.abs(2.0 * u - 1.0)
+    raise ValueError(f"unknown order '{order}'; choose one of {ORDERS}")
 
 
 def generate_sample(
@@ -245,7 +261,8 @@ def generate_sample(
 
 def synthesize_landmarks(spec: SignSpec, participant: Participant, rng: np.random.Generator) -> np.ndarray:
     """One recording of ``spec`` by ``participant``: float32 (frames, 543, 3), NaN where untracked."""
-    u, signing = _timeline(participant, rng)
+    u, signing = _timeline(participant, rng, 2.0 if spec.order in ORDERS[2:] else 1.0)
+    u = ordered_time(u, spec.order)
     n_frames = len(u)
     amp = participant.reach * rng.uniform(0.88, 1.12)
     shift = participant.space_shift + rng.normal(0.0, 0.03, size=2)
@@ -356,39 +373,31 @@ def _unique_ints(rng: np.random.Generator, n: int, low: int, high: int) -> list[
 def _random_hand_motion(
     rng: np.random.Generator, centre_x: tuple[float, float], centre_y: tuple[float, float]
 ) -> HandMotion:
-    """A smooth wrist curve (sum of a few sinusoids) plus a handshape that morphs over the sign."""
+    """A smooth wrist curve (sum of a few sinusoids) plus a handshape that morphs over the sign.
+
+    The handshape always changes visibly (:data:`_CHANGING_FINGERS` fingers at least), so which
+    handshape comes first is part of the sign.
+    """
+    centre = np.array([rng.uniform(*centre_x), rng.uniform(*centre_y)])
+    amps = rng.uniform(0.05, 0.35, size=(_N_WAVES, 2))
+    freqs = rng.choice([0.5, 1.0, 1.5, 2.0], size=_N_WAVES)
+    phases = rng.uniform(0.0, 2 * np.pi, size=(_N_WAVES, 2))
+    curl_start = rng.uniform(0.0, 1.0, size=5)
+    curl_end = rng.uniform(0.0, 1.0, size=5)
+    for finger in rng.choice(5, size=_CHANGING_FINGERS, replace=False):
+        if abs(curl_end[finger] - curl_start[finger]) < _MIN_CURL_CHANGE:
+            step = _MIN_CURL_CHANGE if curl_start[finger] < 0.5 else -_MIN_CURL_CHANGE
+            curl_end[finger] = curl_start[finger] + step
     return HandMotion(
-        centre=np.array([rng.uniform(*centre_x), rng.uniform(*centre_y)]),
-        amps=rng.uniform(0.05, 0.35, size=(_N_WAVES, 2)),
-        freqs=rng.choice([0.5, 1.0, 1.5, 2.0], size=_N_WAVES),
-        phases=rng.uniform(0.0, 2 * np.pi, size=(_N_WAVES, 2)),
-        curl_start=rng.uniform(0.0, 1.0, size=5),
-        curl_end=rng.uniform(0.0, 1.0, size=5),
+        centre=centre,
+        amps=amps,
+        freqs=freqs,
+        phases=phases,
+        curl_start=curl_start,
+        curl_end=curl_end,
         roll_start=float(rng.uniform(-0.9, 0.9)),
         roll_end=float(rng.uniform(-0.9, 0.9)),
     )
-
-
-def _vary_motion(motion: HandMotion, variation: int, rng: np.random.Generator) -> HandMotion:
-    """``motion`` with one detail changed: 0 one wave of the path, 1 two fingers of the end
-    handshape, 2 the hand's final rotation, 3 the location."""
-    if variation == 0:
-        wave = int(rng.integers(_N_WAVES))
-        amps, phases = motion.amps.copy(), motion.phases.copy()
-        amps[wave] += rng.normal(0.0, 0.1 * _VARIATION, size=2)
-        phases[wave] += rng.choice([-1.0, 1.0], size=2) * rng.uniform(0.5, 1.2, size=2) * _VARIATION
-        return replace(motion, amps=amps, phases=phases)
-    if variation == 1:
-        curl = motion.curl_end.copy()
-        for finger in rng.choice(5, size=2, replace=False):
-            step = rng.uniform(0.3, 0.5) * _VARIATION
-            curl[finger] = curl[finger] + step if curl[finger] < 0.5 else curl[finger] - step
-        return replace(motion, curl_end=np.clip(curl, 0.0, 1.0))
-    if variation == 2:
-        return replace(motion, roll_end=motion.roll_end + rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.6) * _VARIATION)
-    angle = rng.uniform(0.0, 2 * np.pi)
-    move = rng.uniform(0.08, 0.16) * _VARIATION * np.array([np.cos(angle), np.sin(angle)])
-    return replace(motion, centre=motion.centre + move)
 
 
 def _mirrored_motion(motion: HandMotion, phase_lag: float) -> HandMotion:
@@ -425,13 +434,16 @@ def _random_participant(seed: int, index: int, participant_id: int) -> Participa
     )
 
 
-def _timeline(participant: Participant, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _timeline(
+    participant: Participant, rng: np.random.Generator, duration: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalised sign time per frame, and which frames show the sign (the rest are idle).
 
-    Slower participants and hesitation give longer signs; some recordings catch only part of
-    the sign in a handful of frames, others hold idle frames before and after it.
+    Slower participants and hesitation give longer signs (``duration`` multiplies the length); some
+    recordings catch only part of the sign in a handful of frames, others hold idle frames before
+    and after it.
     """
-    n_sign = round(_BASE_FRAMES / participant.speed * rng.uniform(0.75, 1.3))
+    n_sign = round(duration * _BASE_FRAMES / participant.speed * rng.uniform(0.75, 1.3))
     start, end = rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)
     kind = rng.random()
     if kind < _CLIPPED_SHARE:

@@ -140,10 +140,19 @@ def decisions(artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "selected_model": selection["model_name"],
             "rule": "highest val top-1, then lower val loss",
             "candidates": [
-                {k: c.get(k) for k in ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss")}
+                {
+                    k: c.get(k)
+                    for k in ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss", "beats_baseline")
+                }
                 for c in selection.get("candidates", [])
             ],
         }
+        reference = selection.get("baseline")
+        if reference:
+            out["selection"]["baseline"] = {k: reference.get(k) for k in ("model_name", "val_accuracy", "val_top5")}
+            out["selection"]["below_baseline"] = [
+                c["task_id"] for c in out["selection"]["candidates"] if c.get("beats_baseline") is False
+            ]
     hpo_result = artifacts.get("hyperparameter_tuning")
     if hpo_result:
         searched = [d["name"] for d in hpo_result.get("search_space", [])]
@@ -201,10 +210,22 @@ def format_decisions(summary: Mapping[str, Any]) -> list[str]:
         lines.append(f"  {'model':<14}{'val top-1':>10}{'val top-5':>10}{'val loss':>10}  task")
         for c in selection["candidates"]:
             mark = "  <- selected" if c["task_id"] == selection["selected_task_id"] else ""
+            if c.get("beats_baseline") is False:
+                mark += "  ! does not beat the baseline"
             lines.append(
                 f"  {c['model_name']:<14}{_number(c['val_accuracy']):>10}{_number(c['val_top5']):>10}"
                 f"{_number(c['val_loss']):>10}  {c['task_id']}{mark}"
             )
+        reference = selection.get("baseline")
+        if reference:
+            lines.append(
+                f"  {'baseline':<14}{_number(reference['val_accuracy']):>10}{_number(reference['val_top5']):>10}"
+                f"{'-':>10}  {reference['model_name']} (per-sequence statistics, no order in time)"
+            )
+            below = [c for c in selection["candidates"] if c.get("beats_baseline") is False]
+            if below:
+                names = ", ".join(f"{c['model_name']} ({c['task_id']})" for c in below)
+                lines.append(f"  WARNING: not better than the bag-of-frames baseline on val top-1: {names}")
     hpo_result = summary.get("hpo")
     if hpo_result:
         verdict = (
