@@ -1,9 +1,15 @@
-"""Model inputs streamed block by block: feature shards on disk, or arrays already in memory.
+"""Model inputs streamed block by block: feature shards on disk, arrays already in memory, or
+landmark shards augmented afresh every epoch.
 
 Training reads one shard at a time through ``tf.data``, so its memory is a shard and a few
 batches whatever the dataset size. Each epoch visits the blocks in a seeded random order and
 each block's samples in a seeded random order; arrays in memory are cut into blocks the same
 way, so both give the same batches (and the same model) for the same blocks.
+
+With online augmentation (:class:`AugmentedPoints`) the training blocks are step 2's
+unaugmented landmark shards: every epoch each sequence gets a new variant of step 2's policy
+and goes through :mod:`pose2gloss.features`, so a model sees as many variants as it has epochs
+and nothing augmented is stored.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from pose2gloss.augment import AugmentConfig, augment_sequence
 from pose2gloss.data.shards import ShardedSplit, pad_features
+from pose2gloss.features import FeatureConfig, preprocess_numpy
 
 
 class FeatureSource:
@@ -31,6 +39,10 @@ class FeatureSource:
 
     def block(self, number: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def epoch_block(self, number: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The block as training sees it in ``epoch``; the same every epoch unless augmented online."""
+        return self.block(number)
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for number in range(self.block_count()):
@@ -92,6 +104,60 @@ class ShardFeatures(FeatureSource):
         return (x, y) if keep is None else (x[keep], y[keep])
 
 
+class AugmentedPoints(FeatureSource):
+    """Landmark shards (step 2's ``points``) -> features, each training epoch with a fresh augmentation.
+
+    Sequence ``p`` of the split draws its variant of ``epoch`` from its own stream
+    ``(seed, epoch, p)``: reproducible, independent of shard order and of the other sequences.
+    :meth:`block` (validation, evaluation) gives the unaugmented features.
+    """
+
+    def __init__(
+        self,
+        split: ShardedSplit,
+        features: FeatureConfig,
+        augment: AugmentConfig,
+        seed: int = 0,
+        keep: np.ndarray | None = None,
+    ) -> None:
+        self.split, self.features, self.augment, self.seed = split, features, augment, seed
+        self.shape = (features.max_len, features.n_features)
+        sizes = np.asarray(split.shard_sizes, np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(sizes)])
+        if keep is None:
+            self._keep = [np.arange(n) for n in sizes]
+        else:
+            keep = np.asarray(keep, np.int64)
+            self._keep = [keep[(keep >= a) & (keep < b)] - a for a, b in itertools.pairwise(self._starts)]
+
+    def __len__(self) -> int:
+        return int(sum(len(k) for k in self._keep))
+
+    def block_count(self) -> int:
+        return len(self._keep)
+
+    def block(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._features(number, None)
+
+    def epoch_block(self, number: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._features(number, epoch)
+
+    def _features(self, number: int, epoch: int | None) -> tuple[np.ndarray, np.ndarray]:
+        shard = self.split.shard(number)
+        keep = self._keep[number]
+        sequences = [shard.item(int(i)).astype(np.float32) for i in keep]
+        if epoch is not None:
+            first = int(self._starts[number])
+            sequences = [
+                augment_sequence(sequence, np.random.default_rng([self.seed, epoch, first + int(i)]), self.augment)
+                for sequence, i in zip(sequences, keep, strict=True)
+            ]
+        if not sequences:
+            return np.zeros((0, *self.shape), np.float32), np.zeros(0, np.int64)
+        lengths = np.array([len(s) for s in sequences])
+        return preprocess_numpy(np.concatenate(sequences), lengths, self.features), shard.labels[keep]
+
+
 def subset(n: int, limit: int, seed: int) -> np.ndarray | None:
     """Sorted positions of a seeded random subset of ``limit`` out of ``n`` (None: keep all)."""
     if not limit or limit >= n:
@@ -113,7 +179,7 @@ def batches(
     carry_y: list[np.ndarray] = []
     carried = 0
     for number in order:
-        x, y = source.block(int(number))
+        x, y = source.epoch_block(int(number), epoch) if rng is not None else source.block(int(number))
         index = rng.permutation(len(y)) if rng is not None else np.arange(len(y))
         start = 0
         if carried:  # complete the batch begun in the previous block

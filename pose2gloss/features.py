@@ -5,10 +5,19 @@ Training (step 3) and the exported TFLite model, hence the server, all go throug
 calls it on a single sequence inside the graph, so served inputs are the Kaggle raw
 ``(frames, 543, 3)`` arrays and there is no second implementation to drift.
 
-Per sequence: keep the model landmarks (lips, both hands, pose subset) and their x, y;
-centre by the mean and scale by the standard deviation of all visible points (NaN ignored);
-then NaN -> 0; resample (nearest frame) sequences longer than ``max_len`` and zero-pad shorter
-ones; optionally append frame-to-frame motion (zero where either frame is padding).
+Per sequence:
+
+* keep the model landmarks (lips, both hands, pose subset) and their x, y;
+* drop the frames where nothing is detected (a signer out of view before or after the sign
+  changes nothing), keeping one all-missing frame if the sequence has no other;
+* centre on a fixed face point, the nose (its mean position over the sequence, or the mean of
+  all visible points when it is never seen), and scale each axis by the spread of all visible
+  points about it: moving hands do not move the reference;
+* resample (nearest frame) sequences longer than ``max_len`` and zero-pad shorter ones;
+* with ``motion``, append the 1- and 2-frame differences of every point (backward in time,
+  so a causal model sees only the past), computed before missing points are set to 0 and
+  zero wherever either frame misses the point: a hand that appears is not a jump;
+* missing points are 0. A frame of all zeros is padding: models mask it (see ``models/``).
 """
 
 from __future__ import annotations
@@ -19,9 +28,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from pose2gloss.landmarks import MODEL_LANDMARKS
+from pose2gloss.landmarks import MODEL_LANDMARKS, TYPE_OFFSETS
 
 N_MODEL_LANDMARKS = len(MODEL_LANDMARKS)
+# The normalisation's reference: the pose model's nose (pose landmark 0), a point that signing does not move.
+REFERENCE_POINT = int(np.flatnonzero(np.equal(MODEL_LANDMARKS, TYPE_OFFSETS["pose"]))[0])
+MOTION_STEPS = (1, 2)  # frame differences appended with ``motion``
+MAX_LEN_LIMIT = 384
 _EPS = 1e-6
 
 
@@ -32,9 +45,13 @@ class FeatureConfig:
     max_len: int = 64
     motion: bool = True
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_len <= MAX_LEN_LIMIT:
+            raise ValueError(f"max_len must be between 1 and {MAX_LEN_LIMIT}, got {self.max_len}")
+
     @property
     def n_features(self) -> int:
-        return N_MODEL_LANDMARKS * 2 * (2 if self.motion else 1)
+        return N_MODEL_LANDMARKS * 2 * (1 + len(MOTION_STEPS) if self.motion else 1)
 
     def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -53,6 +70,7 @@ def preprocess_points(points: tf.Tensor, lengths: tf.Tensor, config: FeatureConf
     """The same on the model landmarks only, ``(total_frames, P, 2)``: what stored shards keep."""
     points = tf.convert_to_tensor(points, tf.float32)
     lengths = tf.cast(tf.convert_to_tensor(lengths), tf.int32)
+    points, lengths = _drop_empty_frames(points, lengths)
     n = tf.shape(lengths)[0]
     visible = tf.reduce_all(tf.math.is_finite(points), axis=-1, keepdims=True)  # (T, P, 1)
     clean = tf.where(visible, points, tf.zeros_like(points))
@@ -61,28 +79,52 @@ def preprocess_points(points: tf.Tensor, lengths: tf.Tensor, config: FeatureConf
     segment = tf.repeat(tf.range(n), lengths)
     count = tf.math.unsorted_segment_sum(tf.reduce_sum(visible_f, axis=[1, 2]), segment, n)  # (n,)
     total = tf.math.unsorted_segment_sum(tf.reduce_sum(clean, axis=1), segment, n)  # (n, 2)
-    mean = total / tf.maximum(count, 1.0)[:, None]
-    centred = (clean - tf.gather(mean, segment)[:, None, :]) * visible_f
-    square = tf.math.unsorted_segment_sum(tf.reduce_sum(tf.square(centred), axis=[1, 2]), segment, n)
-    std = tf.sqrt(square / tf.maximum(2.0 * count, 1.0))
+    ref_count = tf.math.unsorted_segment_sum(visible_f[:, REFERENCE_POINT, 0], segment, n)
+    ref_total = tf.math.unsorted_segment_sum(clean[:, REFERENCE_POINT], segment, n)
+    centre = tf.where(
+        (ref_count > 0)[:, None],
+        ref_total / tf.maximum(ref_count, 1.0)[:, None],
+        total / tf.maximum(count, 1.0)[:, None],
+    )
+    centred = (clean - tf.gather(centre, segment)[:, None, :]) * visible_f
+    square = tf.math.unsorted_segment_sum(tf.reduce_sum(tf.square(centred), axis=1), segment, n)  # (n, 2)
+    std = tf.sqrt(square / tf.maximum(count, 1.0)[:, None])
     std = tf.where(std > _EPS, std, tf.ones_like(std))
-    normalised = centred / tf.gather(std, segment)[:, None, None]  # missing points stay exactly 0
+    normalised = centred / tf.gather(std, segment)[:, None, :]  # missing points stay exactly 0
 
     starts = tf.cumsum(lengths, exclusive=True)
     steps = tf.range(config.max_len)
     length_col = lengths[:, None]
     resampled = (steps[None, :] * length_col) // config.max_len
     frame_in_seq = tf.where(length_col > config.max_len, resampled, tf.broadcast_to(steps, [n, config.max_len]))
-    valid = frame_in_seq < length_col  # (n, max_len)
+    valid = tf.cast(frame_in_seq < length_col, tf.float32)[:, :, None, None]  # (n, max_len, 1, 1)
     rows = starts[:, None] + tf.minimum(frame_in_seq, length_col - 1)
-    gathered = tf.gather(normalised, rows) * tf.cast(valid, tf.float32)[:, :, None, None]
-    features = tf.reshape(gathered, [n, config.max_len, N_MODEL_LANDMARKS * 2])
+    gathered = tf.gather(normalised, rows) * valid  # (n, max_len, P, 2)
+    seen = tf.gather(visible_f, rows) * valid  # (n, max_len, P, 1): the point is there in that frame
+    flat = [N_MODEL_LANDMARKS * 2]
+    features = tf.reshape(gathered, tf.concat([[n, config.max_len], flat], 0))
     if not config.motion:
         return features
-    pair_valid = tf.cast(valid[:, 1:] & valid[:, :-1], tf.float32)[:, :, None]
-    motion = (features[:, 1:] - features[:, :-1]) * pair_valid
-    motion = tf.pad(motion, [[0, 0], [0, 1], [0, 0]])
-    return tf.concat([features, motion], axis=-1)
+    parts = [features]
+    for step in MOTION_STEPS:
+        difference = (gathered[:, step:] - gathered[:, :-step]) * seen[:, step:] * seen[:, :-step]
+        difference = tf.pad(difference, [[0, 0], [step, 0], [0, 0], [0, 0]])[:, : config.max_len]
+        parts.append(tf.reshape(difference, tf.concat([[n, config.max_len], flat], 0)))
+    return tf.concat(parts, axis=-1)
+
+
+def _drop_empty_frames(points: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Packed points without the frames where no landmark is detected, and the new lengths.
+
+    A sequence with no detected frame at all keeps its first frame, so every sequence has one.
+    """
+    n = tf.shape(lengths)[0]
+    segment = tf.repeat(tf.range(n), lengths)
+    detected = tf.reduce_any(tf.math.is_finite(points), axis=[1, 2])  # (T,)
+    detected_frames = tf.math.unsorted_segment_sum(tf.cast(detected, tf.int32), segment, n)
+    position = tf.range(tf.shape(points)[0]) - tf.gather(tf.cumsum(lengths, exclusive=True), segment)
+    keep = detected | ((position == 0) & (tf.gather(detected_frames, segment) == 0))
+    return tf.boolean_mask(points, keep), tf.math.unsorted_segment_sum(tf.cast(keep, tf.int32), segment, n)
 
 
 def preprocess_sequence(sequence: tf.Tensor, config: FeatureConfig) -> tf.Tensor:

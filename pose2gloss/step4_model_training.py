@@ -1,5 +1,10 @@
 """Step 4 - model training: one script for every registered model (``model_name``).
 
+Training data is step 3's feature shards, or, with ``online_augment``, step 2's landmark
+shards augmented afresh each epoch with step 2's recorded policy and preprocessed on the fly
+(:class:`pose2gloss.batches.AugmentedPoints`). The training recipe's parameters are
+:class:`pose2gloss.train.TrainConfig`'s.
+
 The pipeline runs it twice in parallel branches (GISLR and ConvNeXtTiny), and the HPO step
 runs it once per trial. After every epoch it reports ``val_loss`` and ``val_accuracy`` of the
 best epoch so far: those are the optimiser's objectives, and ClearML's optimiser polls for them
@@ -18,12 +23,22 @@ from pose2gloss import tracking
 DEFAULTS = {
     "split_task_id": "",
     "transform_task_id": "",
+    "augment_task_id": "",  # step 2: its landmark shards and policy, for online augmentation
+    "online_augment": False,  # a fresh variant of every training sequence each epoch (tf.data), not stored copies
     "model_name": "GISLR",
     "batch_size": 64,
     "learning_rate": 0.002,
     "epochs": 12,
     "reduce_lr_patience": 3,
     "early_stopping_patience": 5,
+    # The recipe (pose2gloss.train): "plateau" (above), or "cosine"/"onecycle" over fixed epochs.
+    "schedule": "plateau",
+    "warmup": 0.0,
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+    "late_dropout_start": 0,
+    "awp": 0.0,
+    "awp_start": 0,
     "max_train_samples": 0,
     "seed": 0,
     "require_gpu": False,
@@ -34,6 +49,8 @@ DEFAULTS = {
     "heads": 4,
     "conv1d_dropout": 0.2,
     "last_dropout": 0.2,
+    "drop_path": 0.0,
+    "late_dropout": 0.0,
     "image_size": 32,
 }
 OBJECTIVES = ("val_loss", "val_accuracy")  # scalar title == series, as the HPO step expects
@@ -67,7 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(**{k: params[k] for k in TrainConfig.__dataclass_fields__})
     num_classes = len(tracking.artifact_json(params["split_task_id"], "sign_map"))
     features = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
-    train_data = _features(params["transform_task_id"], "train", features, params["max_train_samples"], params["seed"])
+    if params["online_augment"]:
+        if not params["augment_task_id"]:
+            raise SystemExit("online_augment needs augment_task_id (the task id of step 2)")
+        train_data = _augmented(params["augment_task_id"], features, params["max_train_samples"], params["seed"])
+    else:
+        train_data = _features(
+            params["transform_task_id"], "train", features, params["max_train_samples"], params["seed"]
+        )
     val_data = _features(params["transform_task_id"], "val", features)
 
     logger = task.get_logger()
@@ -122,6 +146,17 @@ def _features(transform_task_id: str, split: str, config, limit: int = 0, seed: 
 
     shards = tracking.sharded_split(transform_task_id, f"{split}_features")
     return ShardFeatures(shards, config.max_len, config.n_features, keep=subset(len(shards), limit, seed))
+
+
+def _augmented(augment_task_id: str, config, limit: int = 0, seed: int = 0):
+    """Step 2's unaugmented training landmarks, augmented online with step 2's recorded policy."""
+    from pose2gloss.augment import AugmentConfig
+    from pose2gloss.batches import AugmentedPoints, subset
+
+    policy = tracking.artifact_json(augment_task_id, "augment_policy")
+    augment = AugmentConfig(**{k: policy[k] for k in AugmentConfig().to_dict()})
+    shards = tracking.sharded_split(augment_task_id, "train_points")
+    return AugmentedPoints(shards, config, augment, seed=policy["seed"], keep=subset(len(shards), limit, seed))
 
 
 if __name__ == "__main__":

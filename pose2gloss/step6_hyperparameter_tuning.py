@@ -1,11 +1,11 @@
 """Step 6 - hyper-parameter optimisation of the model that step 5 selected.
 
-Multi-objective (minimise ``val_loss``, maximise ``val_accuracy``) over batch size, learning
-rate, LR patience and, for GISLR, its dropouts. With a server, ClearML's
-``HyperParameterOptimizer`` + ``OptimizerOptuna`` clones the winner's training task onto
-``execution_queue``; offline, an Optuna study runs the training step as subprocesses. The best
-trial replaces the selected model only if its validation top-1 is higher. If every trial
-fails, the step fails and prints each trial's error.
+Multi-objective (minimise ``val_loss``, maximise ``val_accuracy``) over learning rate, weight
+decay, drop rates, label smoothing and, for GISLR, its width (:func:`pose2gloss.hpo.search_space`).
+With a server, ClearML's ``HyperParameterOptimizer`` + ``OptimizerOptuna`` clones the winner's
+training task onto ``execution_queue``; offline, an Optuna study runs the training step as
+subprocesses. The best trial replaces the selected model only if its validation top-1 is
+higher. If every trial fails, the step fails and prints each trial's error.
 
 With a server the search is bounded in time, not iterations: ``time_limit_per_job_minutes``
 stops a trial that is stuck (queued with no GPU agent, or on a runtime that died) and

@@ -69,3 +69,18 @@ def test_export_rejects_mismatched_sign_map(model, tmp_path):
         export_bundle(model, FEATURES, tmp_path, {"a": 0, "b": 1}, {})
     with pytest.raises(ValueError, match="precision"):
         export_tflite(model, FEATURES, tmp_path / "m.tflite", "int8")  # type: ignore[arg-type]
+
+
+def test_frames_with_nothing_detected_before_or_after_leave_the_served_scores(model, bundle_dir):
+    """A signer stepping out of view: empty frames prepended or appended move no probability by 0.02."""
+    classifier = TFLiteClassifier(bundle_dir / "model.tflite")
+    sequence = random_sequence(np.random.default_rng(9), 40)
+    empty = np.full((10, 543, 3), np.nan, np.float32)
+    scores = classifier.predict(sequence)
+    for padded in (
+        np.concatenate([empty, sequence]),
+        np.concatenate([sequence, empty]),
+        np.concatenate([empty, sequence, empty]),
+    ):
+        moved = classifier.predict(padded)
+        assert moved.argmax() == scores.argmax() and np.abs(moved - scores).max() < 0.02

@@ -3,6 +3,7 @@ import pytest
 
 from pose2gloss.features import (
     N_MODEL_LANDMARKS,
+    REFERENCE_POINT,
     FeatureConfig,
     preprocess_numpy,
     preprocess_sequence,
@@ -16,39 +17,94 @@ def reference(sequence: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Plain numpy restatement of the documented preprocessing, one sequence at a time."""
     points = sequence[:, model_landmark_indices(), :2].astype(np.float64)
     visible = np.isfinite(points).all(axis=-1)
+    detected = visible.any(axis=1)
+    points, visible = (points[detected], visible[detected]) if detected.any() else (points[:1], visible[:1])
     values = points[visible]
-    mean = values.mean(axis=0) if len(values) else np.zeros(2)
-    std = np.sqrt(((values - mean) ** 2).mean()) if len(values) else 1.0
-    std = std if std > 1e-6 else 1.0
-    normalised = np.where(visible[..., None], (points - mean) / std, 0.0)
-    length = len(sequence)
+    nose = points[visible[:, REFERENCE_POINT], REFERENCE_POINT]
+    centre = nose.mean(axis=0) if len(nose) else values.mean(axis=0) if len(values) else np.zeros(2)
+    std = np.sqrt(((values - centre) ** 2).mean(axis=0)) if len(values) else np.ones(2)
+    std = np.where(std > 1e-6, std, 1.0)
+    normalised = np.where(visible[..., None], (points - centre) / std, 0.0)
+    length = len(points)
     if length > config.max_len:
-        normalised = normalised[(np.arange(config.max_len) * length) // config.max_len]
-        valid = np.ones(config.max_len, bool)
+        chosen = (np.arange(config.max_len) * length) // config.max_len
+        normalised, visible = normalised[chosen], visible[chosen]
     else:
         normalised = np.concatenate([normalised, np.zeros((config.max_len - length, *normalised.shape[1:]))])
-        valid = np.arange(config.max_len) < length
+        visible = np.concatenate([visible, np.zeros((config.max_len - length, visible.shape[1]), bool)])
     features = normalised.reshape(config.max_len, -1)
     if not config.motion:
         return features
-    motion = np.zeros_like(features)
-    both = valid[1:] & valid[:-1]
-    motion[:-1] = (features[1:] - features[:-1]) * both[:, None]
-    return np.concatenate([features, motion], axis=1)
+    parts = [features]
+    for step in (1, 2):
+        motion = np.zeros_like(normalised)
+        both = visible[step:] & visible[:-step]
+        motion[step:] = (normalised[step:] - normalised[:-step]) * both[..., None]
+        parts.append(motion.reshape(config.max_len, -1))
+    return np.concatenate(parts, axis=1)
 
 
 def test_hand_checked_case():
-    """Two visible points (0,0) and (2,2): mean (1,1), std of all coordinates 1 -> (-1,-1) and (1,1)."""
+    """Nose (1, 1), lips (0, 0), wrist (2, 4): centred on the nose; per-axis std about it (sqrt(2/3), sqrt(10/3))."""
     config = FeatureConfig(max_len=3, motion=False)
     sequence = np.full((1, 543, 3), np.nan, np.float32)
     lips, left_wrist = model_landmark_indices()[0], model_landmark_indices()[40]
+    nose = model_landmark_indices()[REFERENCE_POINT]
+    sequence[0, nose] = [1.0, 1.0, 5.0]
     sequence[0, lips] = [0.0, 0.0, 5.0]
-    sequence[0, left_wrist] = [2.0, 2.0, 5.0]
+    sequence[0, left_wrist] = [2.0, 4.0, 5.0]
     out = preprocess_sequence(sequence, config).numpy()
     assert out.shape == (3, N_MODEL_LANDMARKS * 2)
-    np.testing.assert_allclose(out[0, 0:2], [-1.0, -1.0])
-    np.testing.assert_allclose(out[0, 80:82], [1.0, 1.0])
-    assert np.count_nonzero(out) == 4  # everything missing or padded is exactly zero
+    std_x, std_y = np.sqrt(2 / 3), np.sqrt((1 + 9) / 3)
+    np.testing.assert_allclose(out[0, 0:2], [-1.0 / std_x, -1.0 / std_y], rtol=1e-6)
+    np.testing.assert_allclose(out[0, 80:82], [1.0 / std_x, 3.0 / std_y], rtol=1e-6)
+    assert np.count_nonzero(out) == 4  # the nose itself is 0; everything missing or padded is exactly zero
+
+
+def test_moving_hands_do_not_move_the_reference():
+    """The nose stays at 0 whatever the hands do: the centre is a fixed face point, not the mean of all points."""
+    rng = np.random.default_rng(5)
+    sequence = random_sequence(rng, 12, missing_left=False)
+    moved = sequence.copy()
+    moved[:, 468:489, :2] += 0.3  # the left hand moves far away
+    nose = slice(REFERENCE_POINT * 2, REFERENCE_POINT * 2 + 2)
+    for seq in (sequence, moved):
+        out = preprocess_sequence(seq, FeatureConfig(max_len=16, motion=False)).numpy()
+        assert abs(out[:12, nose].mean(axis=0)).max() < 1e-5
+
+
+def test_motion_is_zero_across_a_missing_point_and_spans_one_and_two_frames():
+    rng = np.random.default_rng(6)
+    sequence = random_sequence(rng, 10, missing_left=False)
+    sequence[4, 468:489] = np.nan  # the left hand is lost in frame 4
+    config = FeatureConfig(max_len=10)
+    out = preprocess_sequence(sequence, config).numpy()
+    p = N_MODEL_LANDMARKS * 2
+    position, one, two = out[:, :p], out[:, p : 2 * p], out[:, 2 * p :]
+    hand = slice(40 * 2, 61 * 2)
+    assert np.all(one[4, hand] == 0) and np.all(one[5, hand] == 0)  # either frame misses the hand
+    assert np.all(two[4, hand] == 0) and np.all(two[6, hand] == 0)
+    np.testing.assert_allclose(two[5, hand], position[5, hand] - position[3, hand], atol=1e-6)  # both seen
+    np.testing.assert_allclose(one[3, hand], position[3, hand] - position[2, hand], atol=1e-6)
+    assert np.all(one[0] == 0) and np.all(two[:2] == 0)  # no frame before the first
+    # the hand reappearing is no jump from 0: where it is seen again, its motion is 0, not its position
+    assert np.all(one[5, hand] == 0) and np.abs(position[5, hand]).max() > 0
+
+
+def test_frames_with_nothing_detected_change_nothing():
+    rng = np.random.default_rng(7)
+    sequence = random_sequence(rng, 30)
+    empty = np.full((10, 543, 3), np.nan, np.float32)
+    config = FeatureConfig(max_len=32)
+    expected = preprocess_sequence(sequence, config).numpy()
+    for padded in (np.concatenate([empty, sequence]), np.concatenate([sequence, empty])):
+        np.testing.assert_array_equal(preprocess_sequence(padded, config).numpy(), expected)
+
+
+def test_max_len_is_bounded():
+    assert FeatureConfig(max_len=384).n_features == N_MODEL_LANDMARKS * 2 * 3
+    with pytest.raises(ValueError, match="max_len"):
+        FeatureConfig(max_len=385)
 
 
 @pytest.mark.parametrize("motion", [True, False])

@@ -59,3 +59,33 @@ def test_convnext_overfits_a_tiny_batch():
     history = overfit("ConvNeXtTiny", {"last_dropout": 0.0}, 30)
     assert history["accuracy"][-1] == 1.0
     assert history["loss"][-1] < history["loss"][0] / 2
+
+
+def test_gislr_output_does_not_depend_on_the_padding_after_the_sign():
+    """The same weights on the same frames padded to 32 or 96: masked ECA, attention, BN and pooling, causal conv."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    n_features = FeatureConfig().n_features
+    params = {"dim": 32, "num_blocks": 1, "kernel_size": 5}
+    short, long = build_model("GISLR", (32, n_features), 5, params), build_model("GISLR", (96, n_features), 5, params)
+    long.set_weights(short.get_weights())
+    frames = np.random.default_rng(2).normal(size=(2, 20, n_features)).astype(np.float32)
+    padded = [np.pad(frames, [(0, 0), (0, n - 20), (0, 0)]) for n in (32, 96)]
+    np.testing.assert_allclose(short(padded[0]).numpy(), long(padded[1]).numpy(), atol=1e-5)
+    # without the mask the padding would count: the unmasked model differs (the test can fail)
+    changed = padded[1].copy()
+    changed[:, 30:] = 0.5
+    assert not np.allclose(long(changed).numpy(), long(padded[1]).numpy(), atol=1e-3)
+
+
+def test_late_dropout_acts_only_once_switched_on():
+    from pose2gloss.models.gislr import LateDropout
+
+    layer = LateDropout(0.5)
+    x = np.ones((4, 64), np.float32)
+    np.testing.assert_array_equal(layer(x, training=True).numpy(), x)
+    layer.active.assign(1.0)
+    dropped = layer(x, training=True).numpy()
+    assert 0.2 < np.mean(dropped == 0) < 0.8
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from pose2gloss.models.convnext import build_convnext_tiny
-from pose2gloss.models.gislr import ECA, build_gislr
+from pose2gloss.models.gislr import ECA, LateDropout, MaskedPooling, ZeroPadding, build_gislr
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,20 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "GISLR": ModelSpec(
         build_gislr,
-        {"dim": 128, "kernel_size": 17, "num_blocks": 2, "heads": 4, "conv1d_dropout": 0.2, "last_dropout": 0.2},
+        {
+            "dim": 128,
+            "kernel_size": 17,
+            "num_blocks": 2,
+            "heads": 4,
+            "conv1d_dropout": 0.2,
+            "last_dropout": 0.2,
+            "drop_path": 0.0,
+            "late_dropout": 0.0,
+        },
     ),
     "ConvNeXtTiny": ModelSpec(build_convnext_tiny, {"image_size": 32, "last_dropout": 0.2}),
 }
-CUSTOM_OBJECTS = {"ECA": ECA}
+CUSTOM_OBJECTS = {"ECA": ECA, "LateDropout": LateDropout, "MaskedPooling": MaskedPooling, "ZeroPadding": ZeroPadding}
 
 
 def model_params(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """ConvNeXtTiny on the landmark sequence laid out as an image (time x landmarks x channels).
 
 The second branch of the model search: an ImageNet architecture from ``keras.applications``
-trained from scratch (``weights=None``, nothing downloaded). The (time, landmark) grid is
-resized to a small square image so it trains on a CPU; GPU agents can raise ``image_size``.
+trained from scratch (``weights=None``, nothing downloaded). Rows are time, columns the 89
+model landmarks, channels each landmark's position and motion. Only the time axis is resized
+(to ``image_size`` rows); the landmark axis is kept whole, since interpolating between
+neighbouring columns would blend unrelated landmarks (a lip point into a thumb).
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ def build_convnext_tiny(
     x = layers.Reshape((max_len, channels // 2, N_MODEL_LANDMARKS, 2))(inputs)
     x = layers.Permute((1, 3, 2, 4))(x)
     x = layers.Reshape((max_len, N_MODEL_LANDMARKS, channels))(x)
-    x = layers.Resizing(image_size, image_size)(x)
+    x = layers.Resizing(image_size, N_MODEL_LANDMARKS)(x)
     x = layers.Conv2D(3, 1, name="to_rgb")(x)
     backbone = keras.applications.ConvNeXtTiny(
         include_top=False,
         weights=None,
-        input_shape=(image_size, image_size, 3),
+        input_shape=(image_size, N_MODEL_LANDMARKS, 3),
         pooling="avg",
         include_preprocessing=False,
     )

@@ -48,6 +48,7 @@ def build_steps(overrides: Mapping[str, Mapping[str, Any]] | None = None, full: 
                 {
                     "model_name": model,
                     "split_task_id": "${data_splitting.id}",
+                    "augment_task_id": "${data_augmentation.id}",
                     "transform_task_id": "${data_transformation.id}",
                 },
                 gpu=True,
@@ -119,10 +120,34 @@ SAMPLE_PRESET: dict[str, dict[str, Any]] = {
     "train_convnexttiny": {"epochs": 2, "max_train_samples": 96, "batch_size": 32},
     "hyperparameter_tuning": {"total_max_jobs": 2, "max_number_of_concurrent_tasks": 2},
 }
+# The GISLR 1st-place recipe (hoyso48): unaugmented shards, a fresh augmentation each epoch,
+# up to 384 masked frames, AdamW with a warm-up and a cosine decay over fixed epochs, label
+# smoothing, late dropout, AWP from epoch 15 and drop path; dim 192 (about 2M parameters).
+FULL_RECIPE: dict[str, Any] = {
+    "online_augment": True,
+    "schedule": "onecycle",
+    "warmup": 0.1,
+    "weight_decay": 0.05,
+    "label_smoothing": 0.1,
+    "batch_size": 64,
+}
 FULL_PRESET: dict[str, dict[str, Any]] = {
-    "data_augmentation": {"multiplier": 2},
-    "train_gislr": {"epochs": 100, "early_stopping_patience": 10},
-    "train_convnexttiny": {"epochs": 60, "image_size": 64, "early_stopping_patience": 10},
+    "data_augmentation": {"multiplier": 0},
+    "data_transformation": {"max_len": 384},
+    "train_gislr": {
+        **FULL_RECIPE,
+        "epochs": 300,
+        "learning_rate": 5e-4,
+        "dim": 192,
+        "conv1d_dropout": 0.2,
+        "last_dropout": 0.0,
+        "late_dropout": 0.8,
+        "late_dropout_start": 60,
+        "drop_path": 0.2,
+        "awp": 0.2,
+        "awp_start": 15,
+    },
+    "train_convnexttiny": {**FULL_RECIPE, "epochs": 60, "learning_rate": 1e-3, "image_size": 64},
     "hyperparameter_tuning": {"total_max_jobs": 10, "max_number_of_concurrent_tasks": 2},
 }
 
