@@ -57,10 +57,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-reuse", action="store_true", help="run the data steps even if an earlier run has their outputs"
     )
     parser.add_argument("--summary", default="", help="also write the run summary as JSON to this path")
-    parser.add_argument(
+    promotion = parser.add_mutually_exclusive_group()
+    promotion.add_argument(
         "--promote",
         action="store_true",
         help="make this run production even if it is worse or was tested on other data than production",
+    )
+    promotion.add_argument(
+        "--no-promote",
+        action="store_true",
+        help="decide and record whether this run would be promoted, but leave production alone (pull requests)",
+    )
+    parser.add_argument(
+        "--tag", action="append", default=[], help="tag the pipeline run (repeatable), e.g. pr-12, sha-<commit>"
     )
     return parser.parse_args(argv)
 
@@ -114,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             split["data_version"] = "dataset:${pipeline.dataset_id}"
         if args.promote and not offline:  # with a server, step 7 applies the production tag
             overrides.setdefault("model_evaluation", {})["promote"] = True
+        if args.no_promote and not offline:
+            overrides.setdefault("model_evaluation", {})["apply_promotion"] = False
         steps = pipeline.build_steps(overrides, full=args.full)
     except (ValueError, FileNotFoundError, pipeline.PreflightError) as err:
         raise SystemExit(str(err)) from err
@@ -133,12 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         reuse=not args.no_reuse,
         data_version=steps[0].parameters.get("data_version", ""),
         pipeline_parameters=pipeline_parameters,
+        tags=args.tag,
     )
     if result is None:
         return 0
     summary = pipeline.summarise(result, run_dir, offline=offline, duration_s=time.time() - started)
+    summary["tags"] = args.tag
     if summary["status"] == "completed":
-        summary["tflite_path"] = _keep_bundle(summary, run_dir, force=args.promote)
+        summary["tflite_path"] = _keep_bundle(summary, run_dir, force=args.promote, apply=not args.no_promote)
     print(pipeline.format_summary(summary))
     if "promotion" in summary:
         print(summary["promotion"]["summary"])
@@ -172,7 +185,7 @@ def _server_dataset(args: argparse.Namespace, split: dict[str, str], remote: boo
     return register_dataset(local_data_root(split.get("data_dir", args.data_dir)))
 
 
-def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) -> str:
+def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False, apply: bool = True) -> str:
     """Put the bundle and test predictions in the run folder; promote the run if the check says so.
 
     Offline the check is applied to ``runs/production.json`` here; with a server step 7 applied it
@@ -191,9 +204,12 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False) ->
         summary["promotion"] = {**promotion, "summary": f"bundle model {promotion['model_id']} {describe(promotion)}"}
     else:
         candidate = {**tracking.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
-        decision = promote_locally(candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force)
-        summary["promotion"] = {**decision.to_dict(), "summary": describe(decision)}
-    summary["promoted_to_production"] = summary["promotion"]["promote"]
+        decision = promote_locally(
+            candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force, apply=apply
+        )
+        record = {**decision.to_dict(), "applied": apply and decision.promote}
+        summary["promotion"] = {**record, "summary": describe(record)}
+    summary["promoted_to_production"] = summary["promotion"].get("applied", summary["promotion"]["promote"])
     return str((bundle_dir / MODEL_FILE).resolve())
 
 

@@ -3,6 +3,7 @@
     python cicd/deploy_check.py                       # whatever the server finds (ClearML, runs/production.json)
     python cicd/deploy_check.py --require-clearml     # CI: it must come from ClearML (no local fallback)
     python cicd/deploy_check.py --model runs/<run>/bundle --sequence one.parquet
+    python cicd/deploy_check.py --url http://127.0.0.1:8000  # a server already running (the deployed image)
 
 The server decides where the model comes from (see serving/model_source.py); this script only
 starts it on a free loopback port, polls ``/ready`` until it answers or ``--timeout`` passes (a
@@ -78,12 +79,14 @@ def default_sequence(frames: int = 40) -> tuple[bytes, str]:
     return buffer.getvalue(), CONTENT_TYPES[".npy"]
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout_s: float, interval_s: float = 1.0) -> tuple[dict, float]:
+def wait_ready(
+    url: str, process: subprocess.Popen | None, timeout_s: float, interval_s: float = 1.0
+) -> tuple[dict, float]:
     """Poll ``/ready`` until it says ready; fail at once if the server ends or answers that it has no model."""
     start = time.monotonic()
     last = "no answer yet"
     while time.monotonic() - start < timeout_s:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise DeployCheckFailed(f"the server exited with code {process.returncode} before it was ready")
         try:
             response = httpx.get(f"{url}/ready", timeout=5)
@@ -98,6 +101,28 @@ def wait_ready(url: str, process: subprocess.Popen, timeout_s: float, interval_s
             last = f"{type(err).__name__}"
         time.sleep(interval_s)
     raise DeployCheckFailed(f"/ready did not answer ready within {timeout_s:.0f}s (last: {last})")
+
+
+def probe(report: Report, process: subprocess.Popen | None, sequence: Path | None, timeout_s: float) -> Report:
+    """Wait until the server at ``report.url`` is ready, then send one real ``/predict``."""
+    if sequence is not None:
+        body, content_type = sequence.read_bytes(), CONTENT_TYPES.get(sequence.suffix, "application/octet-stream")
+    else:
+        body, content_type = default_sequence()
+    report.ready, report.ready_after_s = wait_ready(report.url, process, timeout_s)
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{report.url}/predict",
+        content=body,
+        headers={"content-type": content_type},
+        params={"top_k": min(TOP_K, int(report.ready.get("num_classes") or TOP_K))},
+        timeout=60,
+    )
+    report.predict_ms = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise DeployCheckFailed(f"/predict answered HTTP {response.status_code}: {response.text[:300]}")
+    report.prediction = response.json()
+    return report
 
 
 def check(
@@ -116,10 +141,6 @@ def check(
         env["POSE2GLOSS_MODEL"] = model
     if require_clearml:
         env["POSE2GLOSS_CLEARML"] = "on"
-    if sequence is not None:
-        body, content_type = sequence.read_bytes(), CONTENT_TYPES.get(sequence.suffix, "application/octet-stream")
-    else:
-        body, content_type = default_sequence()
     report = Report(url=f"http://127.0.0.1:{port}")
     log_path = log_path or Path(tempfile.mkstemp(prefix="deploy-check-", suffix=".log")[1])
     with log_path.open("w") as log:
@@ -127,23 +148,10 @@ def check(
             [sys.executable, "serving/pose2gloss.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            try:
-                report.ready, report.ready_after_s = wait_ready(report.url, process, timeout_s)
-                started = time.perf_counter()
-                response = httpx.post(
-                    f"{report.url}/predict",
-                    content=body,
-                    headers={"content-type": content_type},
-                    params={"top_k": min(TOP_K, int(report.ready.get("num_classes") or TOP_K))},
-                    timeout=60,
-                )
-                report.predict_ms = (time.perf_counter() - started) * 1000
-                if response.status_code != 200:
-                    raise DeployCheckFailed(f"/predict answered HTTP {response.status_code}: {response.text[:300]}")
-                report.prediction = response.json()
-            except DeployCheckFailed as err:
-                tail = log_path.read_text()[-2000:] if log_path.is_file() else ""
-                raise DeployCheckFailed(f"{err}\n--- server log ({log_path}) ---\n{tail}") from None
+            probe(report, process, sequence, timeout_s)
+        except DeployCheckFailed as err:
+            tail = log_path.read_text()[-2000:] if log_path.is_file() else ""
+            raise DeployCheckFailed(f"{err}\n--- server log ({log_path}) ---\n{tail}") from None
         finally:
             stop(process)
     return report
@@ -161,6 +169,8 @@ def stop(process: subprocess.Popen, grace_s: float = 15.0) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="", help="check the server already running there (e.g. the deployed image)")
+    parser.add_argument("--require-source", default="", help="with --url: the model must come from here (clearml)")
     parser.add_argument("--model", default="", help="serve this bundle folder instead of the production model")
     parser.add_argument("--runs-dir", default="runs", help="where runs/production.json is (offline)")
     parser.add_argument("--require-clearml", action="store_true", help="the model must come from ClearML")
@@ -172,13 +182,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = check(
-            model=args.model,
-            runs_dir=args.runs_dir,
-            require_clearml=args.require_clearml,
-            sequence=args.sequence,
-            timeout_s=args.timeout,
-        )
+        if args.url:
+            report = probe(Report(url=args.url.rstrip("/")), None, args.sequence, args.timeout)
+            source = report.ready.get("source")
+            if args.require_source and source != args.require_source:
+                raise DeployCheckFailed(f"the server serves a model from {source!r}, not {args.require_source!r}")
+        else:
+            report = check(
+                model=args.model,
+                runs_dir=args.runs_dir,
+                require_clearml=args.require_clearml,
+                sequence=args.sequence,
+                timeout_s=args.timeout,
+            )
     except DeployCheckFailed as err:
         print(f"deploy check failed: {err}", file=sys.stderr)
         write_step_summary(f"### Deploy check\n\nFailed: {str(err).splitlines()[0]}\n")

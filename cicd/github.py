@@ -1,4 +1,4 @@
-"""The one GitHub REST client of the CI scripts: pull-request comments, nothing more.
+"""The one GitHub REST client of the CI scripts: pull-request comments, and the pull request a merge came from.
 
 It talks to ``GITHUB_API_URL`` (set by Actions; ``https://api.github.com`` otherwise), so tests
 point it at a local HTTP server. A sticky comment is found by a hidden HTML marker in its
@@ -49,6 +49,11 @@ class GitHub:
         if response.status_code >= 400:
             raise GitHubError(f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}")
         return response
+
+    def merged_pulls(self, sha: str) -> list[dict[str, Any]]:
+        """The merged pull requests that commit ``sha`` (e.g. a push to main) belongs to."""
+        pulls = self._request("GET", f"/repos/{self.repository}/commits/{sha}/pulls").json()
+        return [p for p in pulls if p.get("merged_at")]
 
     def comments(self, number: int) -> Iterator[dict[str, Any]]:
         """Every comment on issue or pull request ``number``, following pagination."""

@@ -5,7 +5,9 @@
     python cicd/pipeline_reports.py --offline --pr 12          # ... and post it (GITHUB_TOKEN, GITHUB_REPOSITORY)
 
 The comment shows the test top-1/top-5 of step 7, every candidate of the model selection, the
-HPO result and trials, and a link to the run. Exit code 2 if no run of the commit is found.
+HPO result and trials, and a link to the run; for a failed run, each failed step with its reason
+and the end of its log. Exit code 2 if no run is found, unless ``--job-url`` is given: then the
+comment says the pipeline job failed before a run existed, linking its log.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def render(run: RunView) -> str:
             lines += ["", f"Test set: index `{data}`, test manifest `{test_set['test_manifest'][:12]}`."]
     else:
         lines.append("No evaluation metrics: step 7 did not complete.")
+    for failure in run.extra.get("failures") or []:
+        reason = str(failure.get("reason") or "no message").strip()
+        lines += ["", f"**Step `{failure['step']}` {failure['status']}:**", "", "```", reason[-1500:], "```"]
     if run.selection:
         lines += ["", "**Model selection** (validation)", ""]
         rows = [
@@ -107,10 +112,23 @@ def render(run: RunView) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_no_run(why: str, job_url: str) -> str:
+    """The comment when the pipeline job ended before any run could be found (pre-flight, set-up, a crash)."""
+    where = f" ([job log]({job_url}))" if job_url else ""
+    return (
+        "### pose2gloss pipeline: failed before a run was recorded\n\n"
+        f"The pipeline job failed{where} before a pipeline run could be read: {why}\n"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commit", default="", help="the pull request's head commit")
     parser.add_argument("--run", default="", help="a pipeline id (server) or run folder (offline) instead")
+    parser.add_argument("--tag", action="append", default=[], help="the run carries this tag (e.g. pr-12)")
+    parser.add_argument(
+        "--job-url", default="", help="the pipeline job's log, linked when no run exists (it failed before one)"
+    )
     parser.add_argument("--pr", type=int, default=0, help="pull request number to comment on (0: print only)")
     parser.add_argument("--offline", action="store_true", help="use local run folders instead of a ClearML server")
     parser.add_argument("--runs-dir", default="runs")
@@ -120,11 +138,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run = source(args.offline, args.runs_dir).find(commit=args.commit, run=args.run)
+        body = render(source(args.offline, args.runs_dir).find(commit=args.commit, run=args.run, tags=args.tag))
     except RunNotFound as err:
         print(f"pipeline report: {err}", file=sys.stderr)
-        return 2
-    body = render(run)
+        if not args.job_url:
+            return 2
+        body = render_no_run(str(err), args.job_url)  # the pull request still hears that it failed
     print(body)
     write_step_summary(body)
     if args.pr:

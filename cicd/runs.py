@@ -72,7 +72,7 @@ class RunView:
 
 
 class RunSource(Protocol):
-    def find(self, commit: str = "", run: str = "") -> RunView: ...
+    def find(self, commit: str = "", run: str = "", tags: list[str] | None = None) -> RunView: ...
     def production(self) -> RunView | None: ...
     def make_production(self, run: RunView, decision: Decision) -> str: ...
 
@@ -107,8 +107,9 @@ class OfflineRuns:
         found = [p.parent for p in Path(self.runs_dir).glob("*/summary.json")]
         return sorted(found, key=lambda p: p.name, reverse=True)
 
-    def find(self, commit: str = "", run: str = "") -> RunView:
-        """The run folder ``run`` (a path or a name under runs/), else the newest run (of ``commit``)."""
+    def find(self, commit: str = "", run: str = "", tags: list[str] | None = None) -> RunView:
+        """The run folder ``run`` (a path or a name under runs/), else the newest run (of ``commit``, or
+        carrying any of ``tags``, given with ``--tag``)."""
         if run:
             folder = Path(run) if Path(run).is_dir() else Path(self.runs_dir) / run
             if not (folder / "summary.json").is_file():
@@ -116,9 +117,10 @@ class OfflineRuns:
             return self.load(folder)
         views = (self.load(folder) for folder in self.run_dirs())
         for view in views:
-            if not commit or view.commit.startswith(commit):
+            tagged = not tags or set(tags) & set(view.extra["summary"].get("tags") or [])
+            if (not commit or view.commit.startswith(commit)) and tagged:
                 return view
-        wanted = f" of commit {commit}" if commit else ""
+        wanted = (f" of commit {commit}" if commit else "") + (f" tagged {' or '.join(tags)}" if tags else "")
         raise RunNotFound(f"no pipeline run{wanted} under {self.runs_dir} (run: python pipeline_from_tasks.py)")
 
     def load(self, folder: Path) -> RunView:
@@ -133,7 +135,14 @@ class OfflineRuns:
                 summary["status"],
                 str(controller.data.script.version_num or "") if controller.data.script else "",
                 str(folder.resolve()),
-                extra={"summary": summary},
+                extra={
+                    "summary": summary,
+                    "failures": [
+                        {"step": n["name"], "status": n["status"], "reason": n.get("error", "")}
+                        for n in summary["nodes"]
+                        if n["status"] in ("failed", "aborted")
+                    ],
+                },
             )
             for key, artifact in ARTIFACTS.items():
                 node = nodes.get(STEP_OF[key])
@@ -183,14 +192,20 @@ class ServerRuns:
         pattern = rf"^{re.escape(self.pipeline_name)}( #\d+)?$"
         return Task.get_tasks(project_name=None, task_name=pattern, tags=tags, task_filter=wanted)
 
-    def find(self, commit: str = "", run: str = "") -> RunView:
-        """The pipeline ``run`` (an id), else the newest completed pipeline run of ``commit``."""
+    def find(self, commit: str = "", run: str = "", tags: list[str] | None = None) -> RunView:
+        """The pipeline ``run`` (an id, whatever its status), else the newest completed pipeline run carrying
+        any of ``tags`` (e.g. ``pr-12``, ``sha-<commit>``), else the newest completed one of ``commit``."""
         from clearml import Task
 
         if run:
             return self.load(Task.get_task(task_id=run))
+        if tags:
+            found = self._pipelines({"status": ["completed"]}, tags=list(tags))
+            if not found:
+                raise RunNotFound(f"no completed '{self.pipeline_name}' pipeline tagged {' or '.join(tags)}")
+            return self.load(found[0])
         if not commit:
-            raise RunNotFound("give the pull request's commit (--commit) or a pipeline id (--run)")
+            raise RunNotFound("give the pull request's commit (--commit), its tags (--tag) or a pipeline id (--run)")
         match = {"status": ["completed"], "_all_": {"fields": ["script.version_num"], "pattern": f"^{commit}"}}
         found = self._pipelines(match)
         if not found:
@@ -209,6 +224,11 @@ class ServerRuns:
             extra={"task": pipeline},
         )
         steps = Task.get_tasks(task_filter={"parent": pipeline.id, **HIDDEN_TOO})
+        view.extra["failures"] = [
+            {"step": step.name, "status": str(step.status), "reason": _why(step)}
+            for step in steps
+            if str(step.status) in ("failed", "stopped")
+        ]
         for key, artifact in ARTIFACTS.items():
             holder = next((step for step in steps if artifact in step.artifacts and _is_step(step, key)), None)
             if holder is not None:
@@ -250,6 +270,16 @@ class ServerRuns:
             untagged = tracking.move_production_tag(bundles[-1].id)
             said += f"; tagged bundle model {bundles[-1].id}" + (f", untagged {untagged}" if untagged else "")
         return said
+
+
+def _why(step: Any, tail_lines: int = 8) -> str:
+    """A failed step's status message and the end of its console log, as the server has them."""
+    from pose2gloss.console import is_chatter
+
+    message = step.data.status_message or step.data.status_reason or ""
+    reports = step.get_reported_console_output(number_of_reports=5)
+    lines = [line for report in reports for line in report.splitlines() if line.strip() and not is_chatter(line)]
+    return "\n".join([message, *lines[-tail_lines:]]).strip()
 
 
 def _is_step(step: Any, key: str) -> bool:

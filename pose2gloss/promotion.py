@@ -139,8 +139,10 @@ def promote_locally(
     *,
     test_predictions: str | Path | None = None,
     force: bool = False,
+    apply: bool = True,
 ) -> Decision:
-    """:func:`decide` against ``runs/production.json``, which points at ``bundle_dir`` if it is promoted.
+    """:func:`decide` against ``runs/production.json``, which points at ``bundle_dir`` if it is promoted
+    (and ``apply``: without it the decision is only returned).
 
     ``candidate`` is step 7's ``metrics`` (test top-1/top-5 and ``test_set``) plus a ``pipeline_id``.
     """
@@ -148,7 +150,7 @@ def promote_locally(
 
     record = production_metrics(runs_dir)
     decision = decide(Contender.from_record(candidate), Contender.from_record(record) if record else None, force=force)
-    if decision.promote:
+    if decision.promote and apply:
         record_locally(decision, bundle_dir, runs_dir, test_predictions)
     return decision
 
@@ -175,7 +177,10 @@ def record_locally(
 def describe(decision: Decision | Mapping[str, Any]) -> str:
     """One line for a console: what happened and why (from a decision or its recorded dict)."""
     record = decision.to_dict() if isinstance(decision, Decision) else decision
-    verb = "promoted to production" if record["promote"] else "not promoted"
+    if record["promote"] and not record.get("applied", True):
+        verb = "passes the promotion check, not applied (--no-promote: production moves on merge)"
+    else:
+        verb = "promoted to production" if record["promote"] else "not promoted"
     return f"{verb} [{record['case']}]: {record['reason']}"
 
 

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from pose2gloss import tracking
 
-DEFAULTS = {"hpo_task_id": "", "split_task_id": "", "augment_task_id": "", "transform_task_id": "", "promote": False}
+DEFAULTS = {
+    "hpo_task_id": "",
+    "split_task_id": "",
+    "augment_task_id": "",
+    "transform_task_id": "",
+    "promote": False,  # make this run production whatever the check says
+    "apply_promotion": True,  # False (a pull request's run): decide and record, move no tag
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from pose2gloss.promotion import identify_test_set, predictions_table
     from pose2gloss.train import EVAL_BATCH, ScoreTotals
 
-    missing = [k for k, v in params.items() if not v and k != "promote"]
+    missing = [k for k, v in params.items() if not v and k not in ("promote", "apply_promotion")]
     if missing:
         raise SystemExit(f"required parameters missing: {missing}")
     verdict = tracking.artifact_json(params["hpo_task_id"], "hpo_result")
@@ -161,12 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     tracking.upload_json(task, "metrics", report)
     print(f"test top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} ({card['model_name']})", flush=True)
     if not task.is_offline():
-        _publish_and_promote(task, report, force=params["promote"])
+        _publish_and_promote(task, report, force=params["promote"], apply=params["apply_promotion"])
 
 
-def _publish_and_promote(task, report: dict, *, force: bool) -> None:
+def _publish_and_promote(task, report: dict, *, force: bool, apply: bool = True) -> None:
     """With a server: publish the bundle as the model the server loads, and move the ``production`` tag
-    to it if the promotion check passes (same test set, at least as good; or ``promote``)."""
+    to it if the promotion check passes (same test set, at least as good; or ``promote``).
+
+    With ``apply`` false (a pull request's run) the decision is computed and recorded, and no tag moves:
+    production changes only when the change is merged (``cicd/production_tagging.py``).
+    """
     from pose2gloss.promotion import Contender, decide, describe
 
     record = {k: v for k, v in report.items() if k != "per_class_accuracy"}
@@ -177,9 +188,11 @@ def _publish_and_promote(task, report: dict, *, force: bool) -> None:
         Contender.from_record(current[1], name=current[0]) if current else None,
         force=force,
     )
-    untagged = tracking.move_production_tag(model_id) if decision.promote else []
-    tracking.upload_json(task, "promotion", {**decision.to_dict(), "model_id": model_id, "untagged": untagged})
-    print(f"bundle model {model_id}: {describe(decision)}", flush=True)
+    applied = apply and decision.promote
+    untagged = tracking.move_production_tag(model_id) if applied else []
+    record = {**decision.to_dict(), "applied": applied, "model_id": model_id, "untagged": untagged}
+    tracking.upload_json(task, "promotion", record)
+    print(f"bundle model {model_id}: {describe(record)}", flush=True)
 
 
 if __name__ == "__main__":

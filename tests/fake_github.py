@@ -29,6 +29,7 @@ class FakeGitHub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue number -> comments
     requests: list[Recorded] = field(default_factory=list)
     next_id: int = 100
+    pulls_of_commit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> pull requests
 
     def start(self) -> str:
         fake = self
@@ -56,6 +57,9 @@ class FakeGitHub:
                 owner_repo = re.escape(fake.repository)
                 listing = re.fullmatch(rf"/repos/{owner_repo}/issues/(\d+)/comments(?:\?(.*))?", self.path)
                 single = re.fullmatch(rf"/repos/{owner_repo}/issues/comments/(\d+)", self.path)
+                pulls = re.fullmatch(rf"/repos/{owner_repo}/commits/([0-9a-f]+)/pulls", self.path)
+                if pulls and self.command == "GET":
+                    return self._answer(200, fake.pulls_of_commit.get(pulls.group(1), []))
                 if listing and self.command == "GET":
                     number = int(listing.group(1))
                     query = dict(p.split("=") for p in (listing.group(2) or "").split("&") if "=" in p)

@@ -16,7 +16,7 @@ import pytest
 from cicd import check_remotely_runnable as remote
 from cicd import pipeline_reports, production_tagging, trigger
 from cicd.github import GitHub, GitHubError
-from cicd.runs import OfflineRuns, RunView
+from cicd.runs import OfflineRuns, RunNotFound, RunView
 from pose2gloss import tracking
 from pose2gloss.bundle import production_metrics, record_production
 from pose2gloss.promotion import TestSet
@@ -128,7 +128,7 @@ def test_report_is_posted_once_and_updated_on_a_rerun(github, monkeypatch, tmp_p
     runs = [run_view("p1", 0.5, SAME), run_view("p1", 0.75, SAME)]
 
     class Runs:
-        def find(self, commit="", run=""):
+        def find(self, commit="", run="", tags=None):
             assert commit == "abc123"
             return runs.pop(0)
 
@@ -156,7 +156,7 @@ class LocalRuns(OfflineRuns):
 
     candidate: RunView
 
-    def find(self, commit: str = "", run: str = "") -> RunView:
+    def find(self, commit: str = "", run: str = "", tags: list[str] | None = None) -> RunView:
         return self.candidate
 
 
@@ -229,6 +229,42 @@ def test_gate_refuses_across_test_sets_unless_forced(gate, tmp_path, capsys):
 def test_gate_on_the_production_run_itself_passes(gate, capsys):
     assert gate(run_view("same", 0.5, SAME, [True] * 6), run_view("same", 0.5, SAME, [True] * 6)) == 0
     assert "already production" in capsys.readouterr().out
+
+
+def test_check_mode_says_whether_a_run_passes_and_moves_nothing(gate, tmp_path, capsys):
+    better = gate(run_view("new", 0.9, SAME, [True] * 6), run_view("old", 0.5, SAME, [True] * 6), "--check")
+    assert better == production_tagging.PROMOTED and "the candidate passes" in capsys.readouterr().out
+    assert production_metrics(tmp_path / "runs")["pipeline_id"] == "old"
+    worse = gate(run_view("new", 0.2, SAME, [False] * 6), run_view("old", 0.5, SAME, [True] * 6), "--check")
+    out = capsys.readouterr().out
+    assert worse == production_tagging.KEPT and "does not pass [worse]" in out and "0.2000" in out
+    assert production_metrics(tmp_path / "runs")["pipeline_id"] == "old"
+
+
+def test_a_merge_finds_its_pull_requests_run_by_the_tags_it_was_given(github, monkeypatch):
+    merged = {"number": 7, "merged_at": "2026-12-01T00:00:00Z", "head": {"sha": "b" * 40}}
+    github.pulls_of_commit = {"a" * 40: [merged], "c" * 40: [{**merged, "merged_at": None}]}
+    assert production_tagging.merge_tags("a" * 40) == ["pr-7", "sha-" + "b" * 40]
+    with pytest.raises(RunNotFound, match="no merged pull request"):
+        production_tagging.merge_tags("c" * 40)  # a commit of an open pull request
+
+
+def test_a_failed_run_is_reported_with_where_and_why(tmp_path):
+    view = run_view("p9", 0.5, SAME)
+    view.status, view.evaluation = "failed", None
+    view.extra["failures"] = [
+        {"step": "train_gislr", "status": "failed", "reason": "exit code 1\nValueError: NaN loss"}
+    ]
+    body = pipeline_reports.render(view)
+    assert "pipeline: failed" in body and "Step `train_gislr` failed" in body and "ValueError: NaN loss" in body
+    assert "did not complete" in body
+
+
+def test_a_pipeline_job_that_left_no_run_still_comments(github, monkeypatch, tmp_path, capsys):
+    args = ["--offline", "--runs-dir", str(tmp_path), "--pr", "5", "--job-url", "https://ci/run/1"]
+    assert pipeline_reports.main(args) == 0
+    body = github.comments[5][0]["body"]
+    assert "failed before a run was recorded" in body and "(https://ci/run/1)" in body
 
 
 def test_gate_without_runs_exits_2(tmp_path, capsys):

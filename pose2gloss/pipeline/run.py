@@ -66,6 +66,7 @@ def run_pipeline(
     data_version: str = "",
     reuse: bool = True,
     pipeline_parameters: Mapping[str, str] | None = None,
+    tags: list[str] | None = None,
 ) -> PipelineRun | None:
     """Register base tasks, build the controller and run it.
 
@@ -108,6 +109,8 @@ def run_pipeline(
         pool_frequency=OFFLINE_POLL_MINUTES if offline else SERVER_POLL_MINUTES,
     )
     pipe.set_default_execution_queue(cpu_queue)
+    if tags:  # e.g. the pull request and head commit a CI run was made for: how later jobs find it
+        pipe.add_tags(list(tags))
     for name, value in (pipeline_parameters or {}).items():
         pipe.add_parameter(name, value)
     if not offline:
