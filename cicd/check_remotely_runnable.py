@@ -72,6 +72,7 @@ class TaskProbe(Protocol):
     def last_iteration(self) -> int: ...
     def message(self) -> str: ...
     def stop(self) -> None: ...
+    def cancel(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ def watch(
             return Outcome(FAILED, f"the task {status} without reporting any iteration")
         if clock() - start >= timeout_s:
             hint = " (is an agent listening on its queue?)" if status == "queued" else ""
-            return Outcome(TIMEOUT, f"no iteration within {timeout_s:.0f}s; the task is still {status}{hint}")
+            said = f"no iteration within {timeout_s:.0f}s; the task was still {status}{hint}"
+            probe.cancel(said)  # never leave it on the queue for an agent to pick up later
+            return Outcome(TIMEOUT, f"{said}; it is cancelled")
         sleep(interval_s)
 
 
@@ -133,6 +136,14 @@ class ServerProbe:
 
     def stop(self) -> None:
         self.task.mark_stopped(force=True, status_message="remote-runnable check passed")
+
+    def cancel(self, reason: str) -> None:
+        """Take a queued task off its queue, or stop a running one."""
+        from clearml import Task
+
+        if str(self.task.get_status()) == "queued":
+            Task.dequeue(self.task)
+        self.task.mark_stopped(force=True, status_message=f"remote-runnable check timed out: {reason}")
 
 
 class OfflineProbe:
@@ -178,6 +189,9 @@ class OfflineProbe:
         if self.process.poll() is None:
             self.process.terminate()
         self.process.wait(timeout=30)
+
+    def cancel(self, reason: str) -> None:
+        self.stop()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -334,6 +334,7 @@ class FakeProbe:
 
     def __init__(self, states, message=""):
         self.states, self.polls, self.stopped, self._message = list(states), 0, False, message
+        self.cancelled = None
 
     def _state(self):
         return self.states[min(self.polls, len(self.states) - 1)]
@@ -351,6 +352,9 @@ class FakeProbe:
 
     def stop(self):
         self.stopped = True
+
+    def cancel(self, reason):
+        self.cancelled = reason
 
 
 class FakeClock:
@@ -384,10 +388,11 @@ def test_poller_failure_when_the_task_fails_or_ends_without_iterations():
     assert silent.code == remote.FAILED and "without reporting any iteration" in silent.message
 
 
-def test_poller_times_out_with_a_hint_when_nobody_picks_the_task_up():
+def test_poller_times_out_with_a_hint_and_cancels_the_task_when_nobody_picks_it_up():
     probe = FakeProbe([("queued", 0)])
     outcome, lines, elapsed = watch(probe, timeout_s=60)
     assert outcome.code == remote.TIMEOUT and "agent listening" in outcome.message and not probe.stopped
+    assert "still queued" in probe.cancelled and "cancelled" in outcome.message  # not left on the queue
     assert elapsed == 60 and len(lines) == 1  # one line per change, not per poll
     assert len({remote.SUCCESS, remote.FAILED, remote.TIMEOUT, remote.NO_TASK}) == 4
 
