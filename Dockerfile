@@ -6,7 +6,10 @@
 # The model is a bundle folder (model.tflite, sign map, model_card.json) mounted at /model, or
 # any path given in POSE2GLOSS_MODEL. Unset POSE2GLOSS_MODEL and pass CLEARML_API_HOST and keys
 # to serve the newest ClearML model tagged "production" instead.
-FROM python:3.11-slim-bookworm
+# PYTHON_IMAGE: any Debian bookworm image with Python 3.11 on PATH (e.g. a local stand-in where no registry is
+# reachable). Behind a proxy with its own CA, pass it as a BuildKit secret: --secret id=pip_cert,src=ca.pem
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -17,7 +20,9 @@ WORKDIR /app
 COPY requirements.txt .
 # Only what the server imports, at the versions pinned for the whole project (used as constraints).
 # pandas and pyarrow read the Kaggle parquet input; clearml fetches tagged models.
-RUN pip install -c requirements.txt \
+RUN --mount=type=secret,id=pip_cert,required=false \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
+    pip install -c requirements.txt \
         numpy ai-edge-litert fastapi uvicorn httptools python-multipart \
         prometheus-fastapi-instrumentator orjson pandas pyarrow clearml \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin pose2gloss
