@@ -306,7 +306,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines += format_decisions(summary)
     for node in summary["nodes"]:
         if node.get("error"):
-            lines.append(f"\nstep '{node['name']}' failed; last lines of {node['log']}:\n{node['error']}")
+            where = f"last lines of {node['log']}" if node["log"] else "as the server recorded it"
+            lines.append(f"\nstep '{node['name']}' failed; {where}:\n{node['error']}")
     if summary["status"] == "completed":
         hpo_result = summary["hpo"]
         lines.append(
