@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser prometheus run test test-fast lint bench bench-serving clean
+.PHONY: setup browser prometheus docker-engine run test test-fast lint bench bench-serving clean
 
 setup: $(VENV)/.installed
 
@@ -31,10 +31,18 @@ prometheus:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus; \
 	fi
 
+# Debian's Docker engine and debootstrap, for the image test (it starts its own daemon and makes a local base
+# image, since no registry is reachable here); installed only when missing.
+docker-engine:
+	@if [ ! -x /usr/bin/docker ] || ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker.io debootstrap; \
+	fi
+
 run: setup
 	$(PY) pipeline_from_tasks.py $(ARGS)
 
-test: setup browser prometheus lint
+test: setup browser prometheus docker-engine lint
 	$(PY) -m pytest -m "" $(ARGS)
 
 test-fast: setup
@@ -44,7 +52,7 @@ lint: setup prometheus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/actionlint
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile ui/Dockerfile
 	promtool check config monitoring/prometheus.yml
 	cd monitoring && promtool test rules alerts.test.yml
 
