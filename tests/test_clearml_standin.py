@@ -172,6 +172,23 @@ def test_task_scalars_parameters_and_artifacts_across_processes(bare_standin):
     assert seen["scalars"] == [1.0, 0.5, 1 / 3]
 
 
+def test_artifacts_of_a_task_named_like_an_hpo_trial_download(bare_standin):
+    """HPO trials are named "<base>: General/x=0.1 General/y=2": colons, spaces and slashes reach the file path."""
+    seen = run_sdk(
+        bare_standin,
+        """
+        import json
+        from clearml import Task
+        task = Task.init(project_name="standin/sdk", task_name="train: General/lr=0.01 General/dim=128",
+                         output_uri=True)
+        task.upload_artifact("metrics", {"val_accuracy": 0.5}, wait_on_upload=True)
+        task.close()
+        print(json.dumps({"metrics": Task.get_task(task_id=task.id).artifacts["metrics"].get()}))
+        """,
+    )
+    assert seen["metrics"] == {"val_accuracy": 0.5}
+
+
 def test_get_tasks_by_tags_and_name_pattern(bare_standin):
     found = run_sdk(
         bare_standin,

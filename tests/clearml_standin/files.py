@@ -18,9 +18,12 @@ from urllib.parse import unquote, urlparse
 log = logging.getLogger("clearml_standin.files")
 
 
-def _safe_path(root: Path, url_path: str) -> Path | None:
-    """The file below ``root`` for a URL path (None when it would leave ``root``)."""
-    target = (root / unquote(url_path.partition("?")[0]).lstrip("/")).resolve()
+def _safe_path(root: Path, url_path: str, name: str = "") -> Path | None:
+    """The file below ``root`` for a URL path (decoded once, as the server's router does) and an upload's
+    form field name (taken as it is: the SDK sends it already quoted, as it will ask for it); None when
+    it would leave ``root``."""
+    folder = unquote(url_path.partition("?")[0]).strip("/")
+    target = (root / folder / name.lstrip("/")).resolve()
     return target if target == root or root in target.parents else None
 
 
@@ -53,7 +56,7 @@ class FilesHandler(BaseHTTPRequestHandler):
         stored = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            target = _safe_path(self.server.root, f"{urlparse(self.path).path.rstrip('/')}/{name.lstrip('/')}")
+            target = _safe_path(self.server.root, urlparse(self.path).path, name or "")
             if not name or target is None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
