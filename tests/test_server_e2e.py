@@ -85,14 +85,18 @@ def test_a_refused_run_registers_no_dataset(clearml_standin: StandIn, repo: Path
     assert datasets == []
 
 
+PR = "7"  # the second run is a pull request's: CI runs it with --no-promote and tags it
+
+
 @pytest.fixture(scope="module")
 def two_runs(clearml_standin: StandIn, repo: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    """The sample pipeline twice in a row on the agents; each run's summary."""
+    """The sample pipeline twice in a row on the agents, the second as CI runs a pull request's; summaries."""
     out = tmp_path_factory.mktemp("runs")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     summaries = []
-    for number in (1, 2):
+    for number, extra in ((1, []), (2, ["--no-promote", "--tag", f"pr-{PR}", "--tag", f"sha-{head}"])):
         summary = out / f"summary{number}.json"
-        done = launch(clearml_standin, repo, "--runs-dir", str(out / "runs"), "--summary", str(summary))
+        done = launch(clearml_standin, repo, "--runs-dir", str(out / "runs"), "--summary", str(summary), *extra)
         assert done.returncode == 0, explain(done, clearml_standin)
         summaries.append({**json.loads(summary.read_text()), "stdout": done.stdout})
     return summaries
@@ -109,6 +113,7 @@ def test_two_runs_in_a_row_complete_and_the_second_reuses_the_data_steps(two_run
     # step 7 read production's record back (the first run's bundle model) and compared on the same test set
     assert first["promotion"]["case"] == "no_production" and first["promotion"]["promote"]
     assert second["promotion"]["case"] != "no_production", second["promotion"]
+    assert second["promotion"]["applied"] is False  # a pull request's run decides, and moves nothing
     assert Path(second["tflite_path"]).is_file()
 
 
@@ -146,6 +151,47 @@ def test_cicd_scripts_find_the_runs_by_commit(clearml_standin: StandIn, repo: Pa
     )
     assert gate.returncode in (0, 1), explain(gate, clearml_standin)
     assert two_runs[1]["pipeline_id"] in gate.stdout + gate.stderr
+
+
+def production_pipeline(standin: StandIn, repo: Path) -> str:
+    return query(
+        standin,
+        repo,
+        "from cicd.runs import ServerRuns\nfound = ServerRuns().production()\nresult = found and found.pipeline_id",
+    )
+
+
+def test_a_pull_request_moves_nothing_and_its_merge_moves_production(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict]
+) -> None:
+    first, second = two_runs
+    assert production_pipeline(clearml_standin, repo) == first["pipeline_id"]
+    env = clearml_standin.subprocess_env()
+    check = subprocess.run(
+        [sys.executable, "cicd/production_tagging.py", "--check", "--run", second["pipeline_id"]],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert check.returncode in (0, 1), explain(check, clearml_standin)
+    assert "McNemar" in check.stdout and "check only, nothing moved" in check.stdout
+    assert production_pipeline(clearml_standin, repo) == first["pipeline_id"]  # the gate moved nothing
+
+    from tests.fake_github import FakeGitHub
+
+    github = FakeGitHub()
+    merge_commit = "f" * 40
+    github.pulls_of_commit = {merge_commit: [{"number": int(PR), "merged_at": "2026-12-03", "head": {"sha": "0" * 40}}]}
+    env.update(GITHUB_API_URL=github.start(), GITHUB_REPOSITORY=github.repository, GITHUB_TOKEN="test-token")
+    try:
+        merge = subprocess.run(
+            [sys.executable, "cicd/production_tagging.py", "--merged-commit", merge_commit],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        github.stop()
+    # the merge found the pull request's run by its tag, re-checked it, and moved production if it passed
+    assert merge.returncode == check.returncode, explain(merge, clearml_standin)
+    moved = production_pipeline(clearml_standin, repo)
+    assert moved == (second["pipeline_id"] if check.returncode == 0 else first["pipeline_id"])
 
 
 def test_the_server_loads_the_production_model_from_clearml(
@@ -331,3 +377,45 @@ def test_a_step_whose_agent_died_fails_and_says_so(tmp_path: Path) -> None:
         assert standin.stop() == 0
     assert verdict["stopped"] and verdict["failed"] and not verdict["aborted"], verdict
     assert "agent stopped responding" in verdict["failure"]
+
+
+def test_a_clone_of_the_pipeline_enqueued_with_another_dataset_trains_on_it(
+    clearml_standin: StandIn, repo: Path, two_runs: list[dict], tmp_path: Path
+) -> None:
+    """What cicd/trigger.py's TriggerScheduler does when a dataset version is tagged: clone the production
+    pipeline, set its ``Args/dataset_id`` to the new version and enqueue it on the services queue. The
+    clone's controller must build its DAG on the new id; a two-signer set then stops it at step 1."""
+    data = tmp_path / "two-signers"
+    new_id = query(
+        clearml_standin,
+        repo,
+        f"""
+        from pose2gloss.data.synthetic import generate_sample
+        from pose2gloss.datasets import register_dataset
+        generate_sample("{data}", n_signs=2, n_participants=2, sequences_per_sign=2, seed=3)
+        result = register_dataset("{data}")
+        """,
+    )
+    outcome = query(
+        clearml_standin,
+        repo,
+        f"""
+        import time
+        from clearml import Task
+        from cicd.trigger import DATASET_PARAMETER
+        clone = Task.clone(source_task="{two_runs[0]["pipeline_id"]}", name="retrain on a tagged dataset")
+        clone.set_parameter(DATASET_PARAMETER, "{new_id}")
+        Task.enqueue(clone, queue_name="services")
+        deadline = time.time() + 400
+        while clone.get_status() not in ("completed", "failed", "stopped") and time.time() < deadline:
+            time.sleep(2)
+        steps = Task.get_tasks(task_filter={{"parent": clone.id, "search_hidden": True, "_allow_extra_fields_": True}})
+        split = next((t for t in steps if t.name == "data_splitting"), None)
+        result = {{"status": clone.get_status(), "steps": {{t.name: t.get_status() for t in steps}},
+                  "dataset": split and split.get_parameters().get("General/dataset_id"),
+                  "message": split and split.data.status_message}}
+        """,
+        timeout=500,
+    )
+    assert outcome["dataset"] == new_id, f"{outcome}\n{clearml_standin.log()[-4000:]}"
+    assert outcome["steps"]["data_splitting"] == "failed" and outcome["status"] == "failed", outcome
