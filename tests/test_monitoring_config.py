@@ -48,7 +48,7 @@ def test_alerts_cover_drift_errors_latency_and_readiness():
 
 def test_compose_runs_the_image_of_the_dockerfile_with_prometheus_and_grafana():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
-    assert set(compose) == {"server", "prometheus", "grafana"}
+    assert {"server", "prometheus", "grafana"} <= set(compose)
     assert compose["server"]["build"] == "." and (ROOT / "Dockerfile").is_file()
     mounted = [v.split(":")[0] for service in ("prometheus", "grafana") for v in compose[service]["volumes"]]
     for source in mounted:

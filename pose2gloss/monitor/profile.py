@@ -15,6 +15,7 @@ Numpy only: the server imports this without TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,6 @@ _RAW_COLUMNS = np.concatenate([MODEL_LANDMARKS * 3, MODEL_LANDMARKS * 3 + 1])  #
 _STARTS = np.concatenate([_BOUNDS[:-1], _BOUNDS[:-1] + _P])  # each part's x, then each part's y
 _PART_SIZES = np.tile(np.diff(_BOUNDS), 2).astype(np.float32)
 _LIPS, _LEFT, _RIGHT, _POSE = (PARTS.index(p) for p in ("lips", "left_hand", "right_hand", "pose"))
-_HAND_COLUMNS = [_LEFT, _RIGHT, len(PARTS) + _LEFT, len(PARTS) + _RIGHT]  # per-part sums: x, x, y, y
 _SHOULDER_COLUMNS = [_SHOULDERS[0], _P + _SHOULDERS[0], _SHOULDERS[1], _P + _SHOULDERS[1]]
 _NAN = float("nan")
 
@@ -114,51 +114,39 @@ def raw_profile(sequence: np.ndarray) -> np.ndarray:
 def _profile(xy: np.ndarray) -> np.ndarray:
     """``xy``: ``(frames, 2P)``, the x of every model landmark then the y.
 
-    A couple of dozen whole-array operations, reductions along the contiguous axis: on arrays
-    this small NumPy's per-call overhead is the cost, so nothing is computed part by part.
+    About twenty whole-array operations, reductions along the contiguous axis: on arrays this
+    small NumPy's per-call overhead is the cost, so nothing is computed part by part. A hand's
+    size is the root of its mean within-frame variance; the shoulders' width is the distance
+    between their mean positions.
     """
     n = len(PARTS)
     sums = np.add.reduceat(xy, _STARTS, axis=1)  # (T, 2 * parts): NaN where a part is missing
     squares = np.add.reduceat(xy * xy, _STARTS, axis=1)
     centroid = sums / _PART_SIZES
     variance = squares / _PART_SIZES - centroid * centroid
-    shoulders = xy[:, _SHOULDER_COLUMNS]  # (T, 4): left x, y, right x, y
-    # Per frame: each hand's x, y and size, then the shoulders' midpoint and width.
-    columns = np.column_stack(
-        [
-            centroid[:, _HAND_COLUMNS],
-            np.sqrt(np.maximum(variance[:, _HAND_COLUMNS[:2]] + variance[:, _HAND_COLUMNS[2:]], 0) * 0.5),
-            (shoulders[:, :2] + shoulders[:, 2:]) * 0.5,
-            np.hypot(shoulders[:, 0] - shoulders[:, 2], shoulders[:, 1] - shoulders[:, 3]),
-        ]
-    )
-    seen = np.isfinite(columns)
-    means = np.where(seen, columns, 0).sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
-    means[~seen.any(axis=0)] = np.nan
-    shown = np.isfinite(sums[:, :n]).mean(axis=0)
-    left_x, right_x, left_y, right_y, left_size, right_size, centre_x, centre_y, width = means.tolist()
-    if not width > 1e-6:
-        width = _NAN
+    seen = np.isfinite(sums)  # (T, 2 * parts)
+    frames = seen.sum(axis=0)
+    denominator = np.maximum(frames, 1)
+    mean_centroid = np.where(seen, centroid, 0).sum(axis=0) / denominator
+    mean_variance = np.where(seen, variance, 0).sum(axis=0) / denominator
+    pose = seen[:, _POSE]
+    shoulders = np.where(pose[:, None], xy[:, _SHOULDER_COLUMNS], 0).sum(axis=0) / max(int(pose.sum()), 1)
     no_hand = float(np.isnan(np.fmin(sums[:, _LEFT], sums[:, _RIGHT])).mean())  # fmin is NaN only if both are
+    shown = (frames[:n] / len(xy)).tolist()
+    c, v = mean_centroid.tolist(), mean_variance.tolist()
+    lx, ly, rx, ry = shoulders.tolist()  # left shoulder x, y, right shoulder x, y
+    centre_x, centre_y, width = (lx + rx) * 0.5, (ly + ry) * 0.5, float(np.hypot(lx - rx, ly - ry))
+    if not (pose.any() and width > 1e-6):
+        centre_x = centre_y = width = _NAN
+    hands = []
+    for part in (_LEFT, _RIGHT):
+        if frames[part] and not math.isnan(width):
+            size = max(v[part] + v[n + part], 0.0) ** 0.5 / 2**0.5
+            hands += [1.0 - shown[part], (c[part] - centre_x) / width, (c[n + part] - centre_y) / width, size / width]
+        else:
+            hands += [1.0 - shown[part], _NAN, _NAN, _NAN]
     return np.array(
-        [
-            len(xy),
-            1.0 - shown[_LIPS],
-            1.0 - shown[_POSE],
-            1.0 - shown[_LEFT],
-            (left_x - centre_x) / width,
-            (left_y - centre_y) / width,
-            left_size / width,
-            1.0 - shown[_RIGHT],
-            (right_x - centre_x) / width,
-            (right_y - centre_y) / width,
-            right_size / width,
-            no_hand,
-            centre_x,
-            centre_y,
-            width,
-        ],
-        np.float64,
+        [len(xy), 1.0 - shown[_LIPS], 1.0 - shown[_POSE], *hands, no_hand, centre_x, centre_y, width], np.float64
     )
 
 
