@@ -1,9 +1,9 @@
 """Input drift in the server: request profiles into a rolling window, compared with the bundle's reference.
 
 Each request adds one profile row (see :mod:`pose2gloss.monitor.profile`; never the landmarks)
-and a few histogram observations, after its response has been sent; the comparison (PSI,
+and a few histogram observations (tens of microseconds); the comparison (PSI,
 :mod:`pose2gloss.monitor.drift`) runs only when ``/metrics`` is scraped or ``GET /drift`` is
-asked. So ``/predict`` answers as fast as without monitoring.
+asked, so ``/predict`` pays for the profile only.
 ``POSE2GLOSS_DRIFT_LOG`` additionally appends each profile as a JSON line, for the offline report
 (``python -m pose2gloss.monitor report``).
 """
@@ -90,11 +90,6 @@ class InputMonitor:
             line = json.dumps({"time": round(time.time(), 3), **dict(zip(FEATURE_NAMES, values, strict=True))}) + "\n"
             with self._log_lock:
                 self._log.write(line)
-
-    def observe_all(self, sequences: list[np.ndarray], top1_scores: list[float]) -> None:
-        """A request's sequences, profiled after its response is sent (a background task of the route)."""
-        for sequence, score in zip(sequences, top1_scores, strict=True):
-            self.observe(sequence, score)
 
     def report(self) -> dict[str, Any]:
         """What ``GET /drift`` returns."""
