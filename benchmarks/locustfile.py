@@ -6,7 +6,7 @@ Start a server, then run Locust headless against it (loopback only; the run alwa
     locust -f benchmarks/locustfile.py --headless -u 8 -r 8 -t 15s --host http://127.0.0.1:8000 \\
         --bad-share 0.3 --json-share 0.1 --csv /tmp/pose2gloss-load
 
-(``locust`` is pinned in requirements.txt; on its own: ``pip install locust==2.47.0``.)
+(``locust`` is pinned in requirements.txt; on its own: ``pip install locust==2.46.6``.)
 
 Each simulated client sends one 64-frame sequence per request: as ``.npy`` or, for
 ``--json-share`` of them, as JSON. A ``--bad-share`` of requests are corrupted in one of many
