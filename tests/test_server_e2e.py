@@ -86,35 +86,67 @@ def test_a_refused_run_registers_no_dataset(clearml_standin: StandIn, repo: Path
 
 
 PR = "7"  # the second run is a pull request's: CI runs it with --no-promote and tags it
+WAIT_FOR_CONTROLLER = """
+import time
+from clearml import Task
+hidden = {"search_hidden": True, "_allow_extra_fields_": True}
+newest = Task.get_tasks(task_filter={"type": ["controller"], "order_by": ["-created"], **hidden})[0]
+deadline = time.time() + 900
+while newest.get_status() not in ("completed", "failed", "stopped") and time.time() < deadline:
+    time.sleep(2)
+steps = {t.name: t for t in Task.get_tasks(task_filter={"parent": newest.id, **hidden})}
+evaluation = steps.get("model_evaluation")
+result = {
+    "pipeline_id": newest.id, "status": newest.get_status(), "created": newest.data.created.timestamp(),
+    "steps": {name: t.get_status() for name, t in steps.items()},
+    "training_inputs": steps["train_gislr"].get_parameters()["General/transform_task_id"] if "train_gislr" in steps
+                       else None,
+    "promotion": evaluation.artifacts["promotion"].get() if evaluation and "promotion" in evaluation.artifacts
+                 else None,
+    "tags": newest.get_tags(),
+}
+"""
 
 
 @pytest.fixture(scope="module")
 def two_runs(clearml_standin: StandIn, repo: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    """The sample pipeline twice in a row on the agents, the second as CI runs a pull request's; summaries."""
+    """The sample pipeline twice in a row on the agents. The first from this machine (its summary); the
+    second as CI runs a pull request's (--no-promote, tagged), its controller enqueued on the services
+    agent (the launcher returns at once): what the server recorded of it."""
     out = tmp_path_factory.mktemp("runs")
+    summary = out / "summary1.json"
+    done = launch(clearml_standin, repo, "--runs-dir", str(out / "runs"), "--summary", str(summary))
+    assert done.returncode == 0, explain(done, clearml_standin)
+    first = json.loads(summary.read_text())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    summaries = []
-    for number, extra in ((1, []), (2, ["--no-promote", "--tag", f"pr-{PR}", "--tag", f"sha-{head}"])):
-        summary = out / f"summary{number}.json"
-        done = launch(clearml_standin, repo, "--runs-dir", str(out / "runs"), "--summary", str(summary), *extra)
-        assert done.returncode == 0, explain(done, clearml_standin)
-        summaries.append({**json.loads(summary.read_text()), "stdout": done.stdout})
-    return summaries
+    pr_run = ["--no-promote", "--tag", f"pr-{PR}", "--tag", f"sha-{head}", "--controller-queue", "services"]
+    started = time.time()
+    done = launch(clearml_standin, repo, "--runs-dir", str(out / "runs"), *pr_run, timeout=300)
+    assert done.returncode == 0, explain(done, clearml_standin)
+    assert "enqueueing the pipeline controller on 'services'" in done.stdout
+    launcher_s = time.time() - started
+    second = query(clearml_standin, repo, WAIT_FOR_CONTROLLER, timeout=1000)
+    assert second["created"] >= started - 5 and second["pipeline_id"] != first["pipeline_id"]
+    return [first, {**second, "launcher_s": launcher_s}]
 
 
-def test_two_runs_in_a_row_complete_and_the_second_reuses_the_data_steps(two_runs: list[dict]) -> None:
+def test_two_runs_in_a_row_complete_the_second_on_the_services_agent_reusing_the_data_steps(
+    clearml_standin: StandIn, two_runs: list[dict]
+) -> None:
     first, second = two_runs
-    assert first["status"] == second["status"] == "completed" and first["offline"] is False
-    assert first["reused_steps"] == []
-    assert second["reused_steps"] == DATA_STEPS  # ClearML's step cache: same dataset, code and parameters
-    ids = [{n["name"]: n["task_id"] for n in s["nodes"]} for s in two_runs]
-    assert all(ids[0][name] == ids[1][name] for name in DATA_STEPS)
-    assert ids[0]["train_gislr"] != ids[1]["train_gislr"]
-    # step 7 read production's record back (the first run's bundle model) and compared on the same test set
+    assert first["status"] == "completed" and first["offline"] is False and first["reused_steps"] == []
     assert first["promotion"]["case"] == "no_production" and first["promotion"]["promote"]
-    assert second["promotion"]["case"] != "no_production", second["promotion"]
-    assert second["promotion"]["applied"] is False  # a pull request's run decides, and moves nothing
-    assert Path(second["tflite_path"]).is_file()
+    assert Path(first["tflite_path"]).is_file()
+    # the second: the launcher returned while its controller ran on the agent, to completion
+    assert second["launcher_s"] < 240
+    assert second["status"] == "completed", f"{second}\n{clearml_standin.log()[-6000:]}"
+    assert set(second["steps"].values()) == {"completed"}
+    # ClearML's step cache: steps 1-3 are the first run's tasks (not children of this controller)
+    assert not set(DATA_STEPS) & set(second["steps"])
+    assert second["training_inputs"] == {n["name"]: n["task_id"] for n in first["nodes"]}["data_transformation"]
+    # step 7 read production's record back (the first run's bundle model), compared, and moved nothing
+    assert second["promotion"]["case"] != "no_production" and second["promotion"]["applied"] is False
+    assert {f"pr-{PR}"} <= set(second["tags"])
 
 
 def test_cicd_scripts_find_the_runs_by_commit(clearml_standin: StandIn, repo: Path, two_runs: list[dict]) -> None:
@@ -142,7 +174,7 @@ def test_cicd_scripts_find_the_runs_by_commit(clearml_standin: StandIn, repo: Pa
     )
     assert "pose2gloss-pipeline" in names and "pose2gloss-pipeline #2" in names
     gate = subprocess.run(
-        [sys.executable, "cicd/production_tagging.py", "--commit", commit[:12]],
+        [sys.executable, "cicd/production_tagging.py", "--check", "--commit", commit[:12]],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -151,6 +183,12 @@ def test_cicd_scripts_find_the_runs_by_commit(clearml_standin: StandIn, repo: Pa
     )
     assert gate.returncode in (0, 1), explain(gate, clearml_standin)
     assert two_runs[1]["pipeline_id"] in gate.stdout + gate.stderr
+    # by the tags the pull request's run was given
+    tagged = subprocess.run(
+        [sys.executable, "cicd/pipeline_reports.py", "--tag", f"pr-{PR}"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tagged.returncode == 0 and two_runs[1]["pipeline_id"] in tagged.stdout, explain(tagged, clearml_standin)
 
 
 def production_pipeline(standin: StandIn, repo: Path) -> str:
@@ -208,34 +246,6 @@ def test_the_server_loads_the_production_model_from_clearml(
     assert done.returncode == 0, explain(done, clearml_standin)
     report = json.loads(done.stdout.splitlines()[0])
     assert report["ready"]["source"] == "clearml" and report["prediction"]["predictions"]
-
-
-def test_the_controller_runs_on_the_services_agent(clearml_standin: StandIn, repo: Path, two_runs: list[dict]) -> None:
-    started = time.time()
-    done = launch(clearml_standin, repo, "--controller-queue", "services", timeout=300)
-    assert done.returncode == 0, explain(done, clearml_standin)
-    assert "enqueueing the pipeline controller on 'services'" in done.stdout
-    controller = query(
-        clearml_standin,
-        repo,
-        """
-        import time
-        from clearml import Task
-        filters = {"type": ["controller"], "search_hidden": True, "_allow_extra_fields_": True,
-                    "order_by": ["-created"]}
-        newest = Task.get_tasks(task_filter=filters)[0]
-        deadline = time.time() + 600
-        while newest.get_status() not in ("completed", "failed", "stopped") and time.time() < deadline:
-            time.sleep(2)
-        steps = Task.get_tasks(task_filter={"parent": newest.id, "search_hidden": True, "_allow_extra_fields_": True})
-        result = {"id": newest.id, "status": newest.get_status(), "created": newest.data.created.timestamp(),
-                  "steps": {t.name: t.get_status() for t in steps}}
-        """,
-        timeout=700,
-    )
-    assert controller["created"] >= started - 5 and controller["id"] != two_runs[1]["pipeline_id"]
-    assert controller["status"] == "completed", f"{controller}\n{clearml_standin.log()[-6000:]}"
-    assert controller["steps"]["model_evaluation"] == "completed"
 
 
 def task_ids(summary: dict) -> dict[str, str]:
