@@ -28,6 +28,9 @@ DEFAULTS = {
     "optimization_time_limit_minutes": 480.0,
     "poll_minutes": 0.5,  # how often the optimiser looks at each running trial (server)
     "seed": 0,
+    # Epochs of each offline trial; 0: the selected model's. Lets a laptop run search the full
+    # space (dim 192 included) within its time budget; agents always train the selected epochs.
+    "trial_epochs": 0,
 }
 
 
@@ -46,9 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"optimising {model_name} from task {selection['task_id']}", flush=True)
     if task.is_offline():
         mode = "optuna-offline"
+        base = dict(selection["params"])
+        if params["trial_epochs"] > 0:
+            base["epochs"] = params["trial_epochs"]
+            print(f"offline trials train {params['trial_epochs']} epochs", flush=True)
         trials = hpo.run_local_study(
             model_name,
-            hpo.training_subprocess(selection["params"], cwd=tracking.REPO_ROOT),
+            hpo.training_subprocess(base, cwd=tracking.REPO_ROOT),
             n_trials=params["total_max_jobs"],
             n_jobs=params["max_number_of_concurrent_tasks"],
             seed=params["seed"],

@@ -29,7 +29,9 @@ def bundle_dir(tmp_path_factory) -> Path:
 
     keras.utils.set_random_seed(3)
     signs = ["hello", "thanks", "yes", "no"]
-    model = build_model("GISLR", (64, 356), len(signs), {"dim": 16, "num_blocks": 1})
+    model = build_model(
+        "GISLR", (FeatureConfig().max_len, FeatureConfig().n_features), len(signs), {"dim": 16, "num_blocks": 1}
+    )
     directory = tmp_path_factory.mktemp("bundle")
     return export_bundle(model, FeatureConfig(), directory, {s: i for i, s in enumerate(signs)}, {"model_id": "deploy"})
 

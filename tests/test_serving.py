@@ -44,10 +44,13 @@ PARQUET = {"content-type": "application/vnd.apache.parquet"}
 def keras_model():
     import keras
 
+    from pose2gloss.features import FeatureConfig
     from pose2gloss.models import build_model
 
     keras.utils.set_random_seed(7)
-    return build_model("GISLR", (64, 356), N_CLASSES, {"dim": 32, "num_blocks": 1})
+    return build_model(
+        "GISLR", (FeatureConfig().max_len, FeatureConfig().n_features), N_CLASSES, {"dim": 32, "num_blocks": 1}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +226,7 @@ def test_scores_are_the_models_outputs_as_they_are(tmp_path, rng):
     from pose2gloss.features import FeatureConfig
 
     keras.utils.set_random_seed(3)
-    inputs = keras.Input((64, 356))
+    inputs = keras.Input((FeatureConfig().max_len, FeatureConfig().n_features))
     logits = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling1D()(inputs))  # no softmax
     signs = {"a": 0, "b": 1, "c": 2, "d": 3}
     directory = export_bundle(keras.Model(inputs, logits), FeatureConfig(), tmp_path, signs, {"model_id": "logits"})

@@ -71,7 +71,9 @@ def bundle_dir(tmp_path_factory) -> Path:
     from pose2gloss.models import build_model
 
     keras.utils.set_random_seed(3)
-    model = build_model("GISLR", (64, 356), len(GISLR_SIGNS), {"dim": 32, "num_blocks": 1})
+    model = build_model(
+        "GISLR", (FeatureConfig().max_len, FeatureConfig().n_features), len(GISLR_SIGNS), {"dim": 32, "num_blocks": 1}
+    )
     sign_map = {sign: i for i, sign in enumerate(GISLR_SIGNS)}
     directory = tmp_path_factory.mktemp("bundle")
     return export_bundle(model, FeatureConfig(), directory, sign_map, {"model_id": "browser-test"})

@@ -113,12 +113,24 @@ def typed_overrides(step: Step, values: Mapping[str, Any]) -> dict[str, Any]:
     return typed
 
 
-# Sized so the whole DAG runs in minutes on a 2-core laptop; ConvNeXtTiny (28M parameters)
-# trains on a subset there and properly on GPU agents with FULL_PRESET.
+# Sized so the whole DAG runs in minutes on a 2-core laptop, with the recipe's online
+# augmentation and schedule: ConvNeXtTiny (28M parameters) trains on a subset there and
+# properly on GPU agents with FULL_PRESET; HPO trials (up to dim 192) train fewer epochs.
 SAMPLE_PRESET: dict[str, dict[str, Any]] = {
-    "train_gislr": {"epochs": 15, "dim": 96},
-    "train_convnexttiny": {"epochs": 2, "max_train_samples": 96, "batch_size": 32},
-    "hyperparameter_tuning": {"total_max_jobs": 2, "max_number_of_concurrent_tasks": 2},
+    "data_augmentation": {"multiplier": 0},
+    "data_transformation": {"max_len": 48},
+    "train_gislr": {
+        "online_augment": True,
+        "epochs": 24,
+        "dim": 96,
+        "schedule": "cosine",
+        "warmup": 0.1,
+        "learning_rate": 0.003,
+        "weight_decay": 0.01,
+        "label_smoothing": 0.1,
+    },
+    "train_convnexttiny": {"online_augment": True, "epochs": 2, "max_train_samples": 32, "batch_size": 32},
+    "hyperparameter_tuning": {"total_max_jobs": 2, "max_number_of_concurrent_tasks": 2, "trial_epochs": 8},
 }
 # The GISLR 1st-place recipe (hoyso48): unaugmented shards, a fresh augmentation each epoch,
 # up to 384 masked frames, AdamW with a warm-up and a cosine decay over fixed epochs, label
