@@ -27,7 +27,7 @@ from pose2gloss.pipeline.dag import FULL_PRESET
 
 GISLR_SEQUENCES = 94_477
 TRAIN_SHARE = 0.7  # step 1's default split: 15% validation, 15% test
-GISLR_MEAN_FRAMES = 38  # the real data's mean sequence length
+GISLR_MEAN_FRAMES = 38  # an assumed typical GISLR sequence length (the augmentation cost grows with it)
 
 
 def forward_flops(model: tf.keras.Model, shape: tuple[int, int]) -> int:

@@ -3,7 +3,9 @@
 Outputs ``<split>_points`` for train, val and test: shards of the model landmarks (see
 :mod:`pose2gloss.data.stream`), written and uploaded one shard at a time. Augmentation acts on
 the model landmarks of each sequence as it is read, still in image coordinates, so step 3
-applies the one preprocessing definition to everything. The policy is uploaded as ``augment_policy``.
+applies the one preprocessing definition to everything. The policy is uploaded as ``augment_policy``
+and previewed; with ``multiplier`` 0 the shards hold only unaugmented points and training applies
+the same policy online, a fresh variant every epoch (step 4's ``online_augment``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
             multiplier = params["multiplier"] if split == "train" else 0
             if split == "train" and len(rows):
                 first = load_points(root / rows["path"].iloc[0])
-                copy = to_raw(augmented_copy(first, 1, 0, params["seed"], config)) if multiplier else None
+                # the policy's effect is previewed even when training applies it online (multiplier 0)
+                copy = to_raw(augmented_copy(first, 1, 0, params["seed"], config))
                 figure = augmentation_preview(to_raw(first), copy)
                 task.get_logger().report_matplotlib_figure("Augmentation", "preview", figure=figure, report_image=True)
             blocks = point_blocks(
