@@ -46,13 +46,19 @@ def docker(*args: str, timeout: float = 900, check: bool = True, env: dict | Non
     return done.stdout
 
 
+def daemon_answers() -> bool:
+    """The daemon on the test's socket is up (``docker info`` prints the client part even when it is not)."""
+    done = subprocess.run([DOCKER, "-H", f"unix://{STATE}/docker.sock", "info"], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[None]:
     missing = [tool for tool in (DOCKER, "dockerd", "debootstrap") if not shutil.which(tool)]
     assert not missing, f"{missing} not installed: run `make docker-engine` (Debian's docker.io and debootstrap)"
     STATE.mkdir(exist_ok=True)
     started = None
-    if subprocess.run([DOCKER, "-H", f"unix://{STATE}/docker.sock", "info"], capture_output=True).returncode != 0:
+    if not daemon_answers():
         log = (STATE / "dockerd.log").open("ab")
         started = subprocess.Popen(
             [
@@ -72,7 +78,7 @@ def daemon() -> Iterator[None]:
             stderr=log,
         )
         deadline = time.monotonic() + 60
-        while docker("info", check=False, timeout=10) == "":
+        while not daemon_answers():
             assert time.monotonic() < deadline, (STATE / "dockerd.log").read_text()[-3000:]
             time.sleep(1)
     if BASE not in docker("images", "--format", "{{.Repository}}:{{.Tag}}"):
