@@ -274,12 +274,8 @@ class ServerRuns:
 
 def _why(step: Any, tail_lines: int = 8) -> str:
     """A failed step's status message and the end of its console log, as the server has them."""
-    from pose2gloss.console import is_chatter
-
     message = step.data.status_message or step.data.status_reason or ""
-    reports = step.get_reported_console_output(number_of_reports=5)
-    lines = [line for report in reports for line in report.splitlines() if line.strip() and not is_chatter(line)]
-    return "\n".join([message, *lines[-tail_lines:]]).strip()
+    return "\n".join([message, *tracking.console_tail(step, tail_lines)]).strip()
 
 
 def _is_step(step: Any, key: str) -> bool:

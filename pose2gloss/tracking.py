@@ -368,6 +368,15 @@ def reported_value(task_id: str, name: str) -> float | None:
     return Task.get_task(task_id=task_id).get_reported_single_value(name)
 
 
+def console_tail(task, lines: int, reports: int = 10) -> list[str]:
+    """The last ``lines`` lines a task printed, as the server has them, without library chatter."""
+    from pose2gloss.console import is_chatter
+
+    printed = task.get_reported_console_output(number_of_reports=reports)
+    kept = [line for report in printed for line in report.splitlines() if line.strip() and not is_chatter(line)]
+    return kept[-lines:]
+
+
 def artifact_bytes(task_id: str) -> int:
     """Total size of a task's artifacts as the server records them."""
     from clearml import Task

@@ -182,9 +182,8 @@ class ServerStepJob(ClearmlJob):
             return f"its agent stopped responding: the server force-stopped task {self.task.id} ({message})"
         reason = self.task.data.status_reason if self.task.data else ""
         said = f"task {self.task.id} {status}: {message or reason or 'no message'}"
-        reports = self.task.get_reported_console_output(number_of_reports=10)
-        lines = [line for report in reports for line in report.splitlines() if line.strip() and not is_chatter(line)]
-        return said + ("\n" + "\n".join(lines[-tail_lines:]) if lines else "")
+        lines = tracking.console_tail(self.task, tail_lines)
+        return said + ("\n" + "\n".join(lines) if lines else "")
 
     def duration(self) -> float | None:
         """Seconds the step's task ran, from the server's start and end times."""
