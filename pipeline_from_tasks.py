@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pose2gloss import console, tracking
+from pose2gloss.orchestration import console, tracking
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     remote = not Task.running_locally()
 
-    from pose2gloss import pipeline
-    from pose2gloss.datasets import local_data_root
-    from pose2gloss.reuse import StepCache, data_version
+    from pose2gloss.orchestration import pipeline
+    from pose2gloss.orchestration.datasets import local_data_root
+    from pose2gloss.orchestration.reuse import StepCache, data_version
 
     pipeline_parameters: dict[str, str] = {}
     try:
@@ -171,14 +171,14 @@ def _server_dataset(args: argparse.Namespace, split: dict[str, str], remote: boo
     version first. On the agent that runs the controller, the id is the controller's own
     ``Args/dataset_id`` (the pipeline parameter it was enqueued or cloned with).
     """
-    from pose2gloss import doctor, pipeline
-    from pose2gloss.datasets import local_data_root, register_dataset
+    from pose2gloss.orchestration import pipeline, preflight
+    from pose2gloss.orchestration.datasets import local_data_root, register_dataset
 
     if remote:
         if not args.dataset_id:
             raise ValueError("the pipeline controller runs on an agent without a dataset_id parameter")
         return args.dataset_id
-    api = doctor.ClearmlServerApi()
+    api = preflight.ClearmlServerApi()
     pipeline.preflight(args.cpu_queue, args.gpu_queue, args.controller_queue, api)  # before anything is registered
     if args.dataset_id or split.get("dataset_id"):
         return args.dataset_id or split["dataset_id"]
@@ -191,8 +191,8 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False, ap
     Offline the check is applied to ``runs/production.json`` here; with a server step 7 applied it
     to the ``production`` tag. ``summary["promotion"]`` records the decision with its evidence.
     """
-    from pose2gloss.bundle import MODEL_FILE
-    from pose2gloss.promotion import describe, promote_locally
+    from pose2gloss.bundle.files import MODEL_FILE
+    from pose2gloss.evaluation.promotion import describe, promote_locally
 
     task_id = summary["evaluation_task_id"]
     bundle_dir = run_dir / "bundle"

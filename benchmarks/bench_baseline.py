@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2gloss.baseline import evaluate_baseline, fit_baseline
-from pose2gloss.batches import ArrayFeatures
 from pose2gloss.data.gislr import load_index, load_points
 from pose2gloss.data.split import split_by_participant
-from pose2gloss.features import FeatureConfig, preprocess_numpy
+from pose2gloss.preprocessing.features import FeatureConfig, preprocess_numpy
+from pose2gloss.training.baseline import evaluate_baseline, fit_baseline
+from pose2gloss.training.batches import ArrayFeatures
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pose2gloss.augment import AugmentConfig, augment_sequence
-from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
-from pose2gloss.models import build_model
-from pose2gloss.pipeline.dag import FULL_PRESET
+from pose2gloss.data.augment import AugmentConfig, augment_sequence
+from pose2gloss.orchestration.pipeline.dag import FULL_PRESET
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
+from pose2gloss.training.registry import build_model
 
 GISLR_SEQUENCES = 94_477
 TRAIN_SHARE = 0.7  # step 1's default split: 15% validation, 15% test

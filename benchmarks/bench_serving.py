@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 
-from pose2gloss.bundle import production_bundle_dir  # noqa: E402
+from pose2gloss.bundle.files import production_bundle_dir  # noqa: E402
 from serving.decode import Limits, decode_json, decode_npy  # noqa: E402
 
 FRAMES = 64
@@ -113,10 +113,10 @@ def find_or_build_model(model: str | None, workdir: Path) -> Path:
     print("no --model and no runs/production.json: exporting an untrained GISLR model with default parameters")
     import keras
 
+    from pose2gloss.bundle.export import export_bundle
     from pose2gloss.data.signs import GISLR_SIGNS
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     features = FeatureConfig()
     keras.utils.set_random_seed(0)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = find_or_build_model(args.model, Path(tmp))
-        from pose2gloss.inference import TFLiteClassifier
+        from pose2gloss.bundle.tflite import TFLiteClassifier
 
         sequence = sample_sequence()
         json_body = orjson.dumps({"landmarks": np.where(np.isnan(sequence), None, sequence).tolist()})

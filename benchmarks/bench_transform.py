@@ -21,14 +21,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pose2gloss.data import iter_sequences, load_index, load_sequences  # noqa: E402
-from pose2gloss.datasets import resolve_data_root  # noqa: E402
-from pose2gloss.features import (  # noqa: E402
+from pose2gloss.orchestration.datasets import resolve_data_root  # noqa: E402
+from pose2gloss.preprocessing.features import (  # noqa: E402
     FeatureConfig,
     preprocess_numpy,
     preprocess_sequence,
     preprocess_sequences,
 )
-from pose2gloss.landmarks import TYPE_OFFSETS  # noqa: E402
+from pose2gloss.preprocessing.landmarks import TYPE_OFFSETS  # noqa: E402
 
 
 def naive_load(path: str) -> np.ndarray:

@@ -153,7 +153,7 @@ class OfflineProbe:
     """
 
     def __init__(self, cache_dir: Path, extra_env: dict[str, str] | None = None) -> None:
-        from pose2gloss import tracking
+        from pose2gloss.orchestration import tracking
 
         self.cache_dir = cache_dir
         env = {**tracking.child_environment(), "CLEARML_OFFLINE_MODE": "1", "CLEARML_CACHE_DIR": str(cache_dir)}

@@ -16,8 +16,8 @@ if __name__ == "__main__":  # `python cicd/example_task.py`: make the repository
 
 from clearml import Task
 
-from pose2gloss import tracking
-from pose2gloss.landmarks import N_LANDMARKS
+from pose2gloss.orchestration import tracking
+from pose2gloss.preprocessing.landmarks import N_LANDMARKS
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
     python cicd/production_tagging.py --offline           # the newest local run vs runs/production.json
     python cicd/production_tagging.py --offline --run runs/20261129-101500 --promote
 
-The check is :func:`pose2gloss.promotion.decide`, the one the pipeline applies locally. Beside it,
+The check is :func:`pose2gloss.evaluation.promotion.decide`, the one the pipeline applies locally. Beside it,
 McNemar's paired test on the shared test set says whether a difference is more than noise.
 Exit codes: 0 the run is production (promoted now, or already), or with ``--check`` would be; 1
 production kept (worse, or tested on another test set: the two metric sets are shown side by
@@ -26,7 +26,15 @@ import argparse
 
 from cicd.github import GitHub, GitHubError, write_step_summary
 from cicd.runs import RunNotFound, RunView, source
-from pose2gloss.promotion import Decision, PromotionError, decide, describe, describe_mcnemar, mcnemar, side_by_side
+from pose2gloss.evaluation.promotion import (
+    Decision,
+    PromotionError,
+    decide,
+    describe,
+    describe_mcnemar,
+    mcnemar,
+    side_by_side,
+)
 
 PROMOTED, KEPT, NOTHING_TO_COMPARE = 0, 1, 2
 

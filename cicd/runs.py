@@ -26,10 +26,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from pose2gloss import tracking
-from pose2gloss.bundle import PRODUCTION_POINTER, production_metrics
-from pose2gloss.pipeline import PIPELINE_NAME
-from pose2gloss.promotion import Contender, Decision, record_locally
+from pose2gloss.bundle.files import PRODUCTION_POINTER, production_metrics
+from pose2gloss.evaluation.promotion import Contender, Decision, record_locally
+from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.pipeline import PIPELINE_NAME
 
 PRODUCTION_TAG = "production"
 # Which step's artifact holds what; found on the step tasks by artifact name, whatever the task is called.
@@ -253,7 +253,7 @@ class ServerRuns:
         """Tag the run ``production`` and take the tag off every other pipeline that has it.
 
         If step 7 published the bundle as a model, that model gets the tag too (the server
-        looks for a tagged model first), through :func:`pose2gloss.tracking.move_production_tag`.
+        looks for a tagged model first), through :func:`pose2gloss.orchestration.tracking.move_production_tag`.
         """
         task = run.extra["task"]
         moved = []

@@ -24,8 +24,8 @@ import argparse
 from typing import Any
 
 from cicd.runs import PRODUCTION_TAG, ServerRuns
-from pose2gloss import tracking
-from pose2gloss.datasets import DATASET_NAME, DATASET_PROJECT
+from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.datasets import DATASET_NAME, DATASET_PROJECT
 
 DATASET_PARAMETER = "Args/dataset_id"  # pipeline_from_tasks.py --dataset-id, as the controller task records it
 

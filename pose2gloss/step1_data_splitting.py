@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {
     "dataset_id": "",
@@ -31,7 +31,7 @@ DEFAULTS = {
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step1_data_splitting", DEFAULTS, argv)
     from pose2gloss.data import load_sign_map, make_manifest, split_summary
-    from pose2gloss.datasets import resolve_data_root
+    from pose2gloss.orchestration.datasets import resolve_data_root
 
     if not params["dataset_id"] and tracking.on_agent(task):
         raise SystemExit(

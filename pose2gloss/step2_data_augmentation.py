@@ -15,8 +15,8 @@ import functools
 import sys
 import tempfile
 
-from pose2gloss import tracking
-from pose2gloss.augment import AugmentConfig
+from pose2gloss.data.augment import AugmentConfig
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {
     "split_task_id": "",
@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step2_data_augmentation", DEFAULTS, argv)
     import pandas as pd
 
+    from pose2gloss.data.augment_preview import augmentation_preview
     from pose2gloss.data.gislr import load_points
     from pose2gloss.data.shards import write_split
     from pose2gloss.data.stream import augmented_copy, point_blocks, to_raw, worker_pool
-    from pose2gloss.datasets import resolve_data_root
-    from pose2gloss.plots import augmentation_preview
+    from pose2gloss.orchestration.datasets import resolve_data_root
 
     if not params["split_task_id"]:
         raise SystemExit("split_task_id is required (the task id of step 1)")

@@ -2,7 +2,7 @@
 
 Reads step 2's landmark shards one at a time (the features of the next chunk are computed while
 the last ones are written and uploaded) and writes ``<split>_features`` shards: the
-fixed-length model input of :mod:`pose2gloss.features` without its all-zero padding rows
+fixed-length model input of :mod:`pose2gloss.preprocessing.features` without its all-zero padding rows
 (see :mod:`pose2gloss.data.shards`); the same code is later exported inside the TFLite model.
 """
 
@@ -12,17 +12,17 @@ import functools
 import sys
 import tempfile
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, "shard_size": 1024}
 
 
 def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step3_data_transformation", DEFAULTS, argv)
-    from pose2gloss.background import prefetched
+    from pose2gloss.data.background import prefetched
     from pose2gloss.data.shards import write_split
-    from pose2gloss.features import FeatureConfig, FeatureStatistics
-    from pose2gloss.transform import feature_blocks
+    from pose2gloss.data.transform import feature_blocks
+    from pose2gloss.preprocessing.features import FeatureConfig, FeatureStatistics
 
     if not params["augment_task_id"]:
         raise SystemExit("augment_task_id is required (the task id of step 2)")

@@ -2,8 +2,8 @@
 
 Training data is step 3's feature shards, or, with ``online_augment``, step 2's landmark
 shards augmented afresh each epoch with step 2's recorded policy and preprocessed on the fly
-(:class:`pose2gloss.batches.AugmentedPoints`). The training recipe's parameters are
-:class:`pose2gloss.train.TrainConfig`'s.
+(:class:`pose2gloss.training.batches.AugmentedPoints`). The training recipe's parameters are
+:class:`pose2gloss.training.config.TrainConfig`'s.
 
 The pipeline runs it twice in parallel branches (GISLR and ConvNeXtTiny), and the HPO step
 runs it once per trial. After every epoch it reports ``val_loss`` and ``val_accuracy`` of the
@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
+from pose2gloss.training.config import TrainConfig, all_model_parameters
 
 DEFAULTS = {
     "split_task_id": "",
@@ -26,32 +27,12 @@ DEFAULTS = {
     "augment_task_id": "",  # step 2: its landmark shards and policy, for online augmentation
     "online_augment": False,  # a fresh variant of every training sequence each epoch (tf.data), not stored copies
     "model_name": "GISLR",
-    "batch_size": 64,
-    "learning_rate": 0.002,
-    "epochs": 12,
-    "reduce_lr_patience": 3,
-    "early_stopping_patience": 5,
-    # The recipe (pose2gloss.train): "plateau" (above), or "cosine"/"onecycle" over fixed epochs.
-    "schedule": "plateau",
-    "warmup": 0.0,
-    "weight_decay": 0.0,
-    "label_smoothing": 0.0,
-    "late_dropout_start": 0,
-    "awp": 0.0,
-    "awp_start": 0,
     "max_train_samples": 0,
-    "seed": 0,
     "require_gpu": False,
-    # Model parameters; each model takes the ones it knows (see pose2gloss.models.MODELS).
-    "dim": 128,
-    "kernel_size": 17,
-    "num_blocks": 2,
-    "heads": 4,
-    "conv1d_dropout": 0.2,
-    "last_dropout": 0.2,
-    "drop_path": 0.0,
-    "late_dropout": 0.0,
-    "image_size": 32,
+    # The recipe (TrainConfig): "plateau", or "cosine"/"onecycle" over fixed epochs, with its regularisers.
+    **TrainConfig().to_dict(),
+    # Model parameters; each model takes the ones it knows (MODEL_DEFAULTS).
+    **all_model_parameters(),
 }
 OBJECTIVES = ("val_loss", "val_accuracy")  # scalar title == series, as the HPO step expects
 
@@ -61,10 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     import keras
     import tensorflow as tf
 
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.hpo import BestEpoch
-    from pose2gloss.models import MODELS
-    from pose2gloss.train import CARD_FILE, WEIGHTS_FILE, TrainConfig, save_trained, train
+    from pose2gloss.orchestration.hpo import BestEpoch
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import MODELS
+    from pose2gloss.training.train import CARD_FILE, WEIGHTS_FILE, save_trained, train
 
     gpus = tf.config.list_physical_devices("GPU")
     print(f"TensorFlow {tf.__version__} devices: {[d.name for d in tf.config.list_physical_devices()]}", flush=True)
@@ -81,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown model_name '{name}'; choose one of {sorted(MODELS)}")
     task.add_tags([name])
     model_params = {k: params[k] for k in MODELS[name].defaults}
-    config = TrainConfig(**{k: params[k] for k in TrainConfig.__dataclass_fields__})
+    config = TrainConfig(**{k: params[k] for k in TrainConfig().to_dict()})
     num_classes = len(tracking.artifact_json(params["split_task_id"], "sign_map"))
     features = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
     if params["online_augment"]:
@@ -142,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _features(transform_task_id: str, split: str, config, limit: int = 0, seed: int = 0):
     """Step 3's feature shards of ``split``, streamed; ``limit`` > 0 takes a seeded random subset."""
-    from pose2gloss.batches import ShardFeatures, subset
+    from pose2gloss.training.batches import ShardFeatures, subset
 
     shards = tracking.sharded_split(transform_task_id, f"{split}_features")
     return ShardFeatures(shards, config.max_len, config.n_features, keep=subset(len(shards), limit, seed))
@@ -150,8 +131,8 @@ def _features(transform_task_id: str, split: str, config, limit: int = 0, seed: 
 
 def _augmented(augment_task_id: str, config, limit: int = 0, seed: int = 0):
     """Step 2's unaugmented training landmarks, augmented online with step 2's recorded policy."""
-    from pose2gloss.augment import AugmentConfig
-    from pose2gloss.batches import AugmentedPoints, subset
+    from pose2gloss.data.augment import AugmentConfig
+    from pose2gloss.training.batches import AugmentedPoints, subset
 
     policy = tracking.artifact_json(augment_task_id, "augment_policy")
     augment = AugmentConfig(**{k: policy[k] for k in AugmentConfig().to_dict()})

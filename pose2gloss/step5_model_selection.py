@@ -1,7 +1,7 @@
 """Step 5 - model selection: reload every trained model, evaluate on validation, keep the best.
 
 Parents: the training branches. The winner (by top-1) is the base of the HPO step. Beside the
-candidates, the bag-of-frames baseline (:mod:`pose2gloss.baseline`) is trained on the same
+candidates, the bag-of-frames baseline (:mod:`pose2gloss.training.baseline`) is trained on the same
 training split and measured on the same validation split; each candidate records whether it
 beats it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {"training_task_ids": "", "transform_task_id": ""}
 
@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step5_model_selection", DEFAULTS, argv, task_type="qc")
     import pandas as pd
 
-    from pose2gloss import baseline
-    from pose2gloss.batches import ShardFeatures
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.selection import against_baseline, select_best
-    from pose2gloss.train import evaluate_model
+    from pose2gloss.evaluation.selection import against_baseline, select_best
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training import baseline
+    from pose2gloss.training.batches import ShardFeatures
+    from pose2gloss.training.train import evaluate_model
 
     task_ids = [t.strip() for t in str(params["training_task_ids"]).split(",") if t.strip()]
     if not task_ids or not params["transform_task_id"]:

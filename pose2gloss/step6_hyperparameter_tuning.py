@@ -1,7 +1,7 @@
 """Step 6 - hyper-parameter optimisation of the model that step 5 selected.
 
 Multi-objective (minimise ``val_loss``, maximise ``val_accuracy``) over learning rate, weight
-decay, drop rates, label smoothing and, for GISLR, its width (:func:`pose2gloss.hpo.search_space`).
+decay, drop rates, label smoothing and, for GISLR, its width (:func:`pose2gloss.orchestration.hpo.search_space`).
 With a server, ClearML's ``HyperParameterOptimizer`` + ``OptimizerOptuna`` clones the winner's
 training task onto ``execution_queue``; offline, an Optuna study runs the training step as
 subprocesses. The best trial replaces the selected model only if its validation top-1 is
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {
     "selection_task_id": "",
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     task, params = tracking.start_step("step6_hyperparameter_tuning", DEFAULTS, argv, task_type="optimizer")
     import pandas as pd
 
-    from pose2gloss import hpo
-    from pose2gloss.selection import hpo_verdict
+    from pose2gloss.evaluation.selection import hpo_verdict
+    from pose2gloss.orchestration import hpo
 
     if not params["selection_task_id"]:
         raise SystemExit("selection_task_id is required (the task id of step 5)")
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run_on_agents(selection: dict, params: dict) -> list[dict]:
     from clearml import Task
 
-    from pose2gloss import hpo
+    from pose2gloss.orchestration import hpo
 
     optimizer = hpo.clearml_optimizer(
         selection["task_id"],

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 DEFAULTS = {
     "hpo_task_id": "",
@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    from pose2gloss.bundle import MODEL_FILE, MODEL_FP16_FILE, REFERENCE_FILE
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.bundle.files import MODEL_FILE, MODEL_FP16_FILE, REFERENCE_FILE
+    from pose2gloss.bundle.tflite import TFLiteClassifier
     from pose2gloss.data.stream import to_raw
-    from pose2gloss.evaluate import (
+    from pose2gloss.evaluation.metrics import (
         confusion_figure,
         confusion_matrix,
         export_gates,
@@ -43,12 +45,10 @@ def main(argv: list[str] | None = None) -> None:
         per_class_accuracy,
         tflite_agreement,
     )
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig, preprocess_numpy
-    from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.evaluation.promotion import identify_test_set, predictions_table
     from pose2gloss.monitor.profile import ReferenceBuilder, write_reference
-    from pose2gloss.promotion import identify_test_set, predictions_table
-    from pose2gloss.train import EVAL_BATCH, ScoreTotals
+    from pose2gloss.preprocessing.features import FeatureConfig, preprocess_numpy
+    from pose2gloss.training.train import EVAL_BATCH, ScoreTotals
 
     missing = [k for k, v in params.items() if not v and k not in ("promote", "apply_promotion")]
     if missing:
@@ -178,7 +178,7 @@ def _publish_and_promote(task, report: dict, *, force: bool, apply: bool = True)
     With ``apply`` false (a pull request's run) the decision is computed and recorded, and no tag moves:
     production changes only when the change is merged (``cicd/production_tagging.py``).
     """
-    from pose2gloss.promotion import Contender, decide, describe
+    from pose2gloss.evaluation.promotion import Contender, decide, describe
 
     record = {k: v for k, v in report.items() if k != "per_class_accuracy"}
     model_id = tracking.publish_bundle(task, tracking.artifact_local_copy(task.id, "bundle"), record)

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from pose2gloss.data.gislr import load_sequence
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS
 
 NPY_MAGIC = b"\x93NUMPY"
 PARQUET_MAGIC = b"PAR1"

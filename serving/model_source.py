@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pose2gloss.bundle import (
+from pose2gloss.bundle.files import (
     CARD_FILE,
     PRODUCTION_POINTER,
     BundleError,
@@ -32,8 +32,8 @@ from pose2gloss.bundle import (
     production_bundle_dir,
     read_bundle,
 )
-from pose2gloss.inference import TFLiteClassifier
-from pose2gloss.tracking import BUNDLE_MODEL, server_configured
+from pose2gloss.bundle.tflite import TFLiteClassifier
+from pose2gloss.orchestration.tracking import BUNDLE_MODEL, server_configured
 from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
@@ -198,7 +198,7 @@ def load_from_clearml(settings: Settings) -> ServedModel:
 def find_bundle_model(model_class: Any, task_class: Any, tag: str, project: str | None) -> Any:
     """The newest published model named ``pose2gloss-bundle`` tagged ``tag`` in ``project`` or its subprojects.
 
-    Step 7 publishes it (``pose2gloss.tracking.publish_bundle``) and promotion moves the tag.
+    Step 7 publishes it (``pose2gloss.orchestration.tracking.publish_bundle``) and promotion moves the tag.
 
     ``Model.query_models(project_name=...)`` matches one project exactly, and cannot even name the
     hidden ``<project>/.pipelines/<pipeline>`` projects where pipeline steps publish their models.

@@ -10,7 +10,7 @@ Kaggle parquet or a multipart upload), ``POST /predict/batch`` (JSON or ``.npz``
 
 The model is loaded once, in the lifespan. Decoding and inference run on a small pool of
 threads of their own (one per core by default), each with its own LiteRT interpreter
-(:class:`pose2gloss.inference.TFLiteClassifier`), so the event loop stays free for I/O and
+(:class:`pose2gloss.bundle.tflite.TFLiteClassifier`), so the event loop stays free for I/O and
 the number of interpreters stays bounded.
 """
 
@@ -47,7 +47,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pose2gloss import __version__
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS
 from serving.decode import Decoded, InputError, Limits, decode_json, decode_npy, decode_npz, decode_parquet, sniff_file
 from serving.model_source import ModelUnavailable, ServedModel, load_model
 from serving.monitoring import InputMonitor

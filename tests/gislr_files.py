@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pose2gloss.landmarks import LANDMARK_TYPES, TYPE_SIZES
+from pose2gloss.preprocessing.landmarks import LANDMARK_TYPES, TYPE_SIZES
 
 
 def sequence_frame(sequence: np.ndarray, first_frame: int = 20) -> pd.DataFrame:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2gloss.bundle import REFERENCE_FILE
+from pose2gloss.bundle.files import REFERENCE_FILE
 from pose2gloss.data.gislr import load_index, load_sequence
-from pose2gloss.landmarks import LEFT_HAND, RIGHT_HAND, mirror_permutation
 from pose2gloss.monitor.profile import ReferenceBuilder, raw_profile, write_reference
+from pose2gloss.preprocessing.landmarks import LEFT_HAND, RIGHT_HAND, mirror_permutation
 
 DRIFTS = ("hands_removed", "scaled_shifted", "mirrored")
 
@@ -55,11 +55,11 @@ def write_monitored_bundle(directory: Path, keras_model, sequences: list[np.ndar
     Exported first, then the reference is added and the card written again, as step 7's order
     (reference, then export) would have checksummed it.
     """
-    from pose2gloss.bundle import read_bundle, write_bundle
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.bundle.files import read_bundle, write_bundle
+    from pose2gloss.bundle.tflite import TFLiteClassifier
     from pose2gloss.data.signs import GISLR_SIGNS
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.preprocessing.features import FeatureConfig
 
     sign_map = {sign: i for i, sign in enumerate(GISLR_SIGNS)}
     bundle = read_bundle(export_bundle(keras_model, FeatureConfig(), directory, sign_map, {"model_id": "monitor-test"}))

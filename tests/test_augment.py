@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose2gloss.augment import (
+from pose2gloss.data.augment import (
     MODEL_POINTS,
     RAW,
     AugmentConfig,
@@ -16,8 +16,8 @@ from pose2gloss.augment import (
     temporal_resample,
     time_warp,
 )
-from pose2gloss.features import FeatureConfig, preprocess_numpy
-from pose2gloss.landmarks import (
+from pose2gloss.preprocessing.features import FeatureConfig, preprocess_numpy
+from pose2gloss.preprocessing.landmarks import (
     FACE,
     LEFT_HAND,
     LIPS_FACE_INDICES,

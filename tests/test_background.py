@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from pose2gloss.background import SerialBackground, prefetched
+from pose2gloss.data.background import SerialBackground, prefetched
 
 
 def test_prefetched_keeps_order_and_runs_at_most_depth_ahead():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pose2gloss.baseline import evaluate_baseline, fit_baseline, sequence_statistics
-from pose2gloss.batches import ArrayFeatures
-from pose2gloss.features import N_MODEL_LANDMARKS
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS
+from pose2gloss.training.baseline import evaluate_baseline, fit_baseline, sequence_statistics
+from pose2gloss.training.batches import ArrayFeatures
 
 F = N_MODEL_LANDMARKS * 2 * 2
 

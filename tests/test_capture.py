@@ -16,7 +16,7 @@ from pose2gloss.capture import (
     read_video,
     segment_sequence,
 )
-from pose2gloss.landmarks import FACE, LEFT_HAND, POSE, RIGHT_HAND
+from pose2gloss.preprocessing.landmarks import FACE, LEFT_HAND, POSE, RIGHT_HAND
 from tests.drawn_person import empty_frame, person_frame, signing_clip, write_video
 
 # ---------------------------------------------------------------------------------------------

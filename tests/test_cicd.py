@@ -17,9 +17,9 @@ from cicd import check_remotely_runnable as remote
 from cicd import pipeline_reports, production_tagging, trigger
 from cicd.github import GitHub, GitHubError
 from cicd.runs import OfflineRuns, RunNotFound, RunView
-from pose2gloss import tracking
-from pose2gloss.bundle import production_metrics, record_production
-from pose2gloss.promotion import TestSet
+from pose2gloss.bundle.files import production_metrics, record_production
+from pose2gloss.evaluation.promotion import TestSet
+from pose2gloss.orchestration import tracking
 from tests.fake_github import FakeGitHub
 
 SAME = TestSet("index-sha256:d1", "a" * 64, 6)

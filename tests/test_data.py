@@ -6,7 +6,7 @@ import pytest
 
 from pose2gloss.data import DataError, PackedSequences, load_index, load_sequence, load_sequences, load_sign_map
 from pose2gloss.data.gislr import load_points
-from pose2gloss.landmarks import model_points
+from pose2gloss.preprocessing.landmarks import model_points
 from tests.gislr_files import random_sequence, sequence_frame, write_dataset, write_sequence
 
 

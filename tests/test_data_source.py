@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pose2gloss import datasets
 from pose2gloss.data.split import check_participants, make_manifest, split_by_sequence
 from pose2gloss.data.synthetic import generate_sample
+from pose2gloss.orchestration import datasets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def test_dataset_versions_have_no_parent_and_unchanged_folders_are_reused(tmp_pa
 
 
 def test_summary_marks_a_sequence_split_as_not_participant_independent():
-    from pose2gloss import pipeline
+    from pose2gloss.orchestration import pipeline
 
     source = {"sequences": 28, "split_by": "sequence", "per_split": {"train": 20, "val": 4, "test": 4}}
     summary = {"nodes": [], **pipeline.decisions({"data_splitting": source})}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cicd import deploy_check
-from pose2gloss.bundle import record_production
+from pose2gloss.bundle.files import record_production
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 def bundle_dir(tmp_path_factory) -> Path:
     import keras
 
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     keras.utils.set_random_seed(3)
     signs = ["hello", "thanks", "yes", "no"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose2gloss.evaluate import (
+from pose2gloss.evaluation.metrics import (
     classification_metrics,
     confusion_figure,
     confusion_matrix,

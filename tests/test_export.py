@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from pose2gloss.bundle import BundleError, read_bundle
-from pose2gloss.export import export_bundle, export_tflite
-from pose2gloss.features import FeatureConfig, preprocess_sequence
-from pose2gloss.inference import TFLiteClassifier
-from pose2gloss.models import build_model
+from pose2gloss.bundle.export import export_bundle, export_tflite
+from pose2gloss.bundle.files import BundleError, read_bundle
+from pose2gloss.bundle.tflite import TFLiteClassifier
+from pose2gloss.preprocessing.features import FeatureConfig, preprocess_sequence
+from pose2gloss.training.registry import build_model
 from tests.gislr_files import random_sequence
 
 FEATURES = FeatureConfig()

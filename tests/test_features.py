@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose2gloss.features import (
+from pose2gloss.preprocessing.features import (
     N_MODEL_LANDMARKS,
     REFERENCE_POINT,
     FeatureConfig,
@@ -9,7 +9,7 @@ from pose2gloss.features import (
     preprocess_sequence,
     preprocess_sequences,
 )
-from pose2gloss.landmarks import model_landmark_indices
+from pose2gloss.preprocessing.landmarks import model_landmark_indices
 from tests.gislr_files import random_sequence
 
 

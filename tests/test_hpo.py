@@ -4,7 +4,7 @@ import time
 import optuna
 import pytest
 
-from pose2gloss import hpo
+from pose2gloss.orchestration import hpo
 from pose2gloss.step4_model_training import DEFAULTS as TRAINING_DEFAULTS
 from pose2gloss.step4_model_training import OBJECTIVES as TRAINING_OBJECTIVES
 

@@ -127,9 +127,9 @@ def free_port() -> int:
 def bundle(tmp_path_factory) -> Path:
     import keras
 
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     keras.utils.set_random_seed(5)
     signs = ["hello", "thanks", "yes"]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pose2gloss.features import FeatureConfig
-from pose2gloss.models import MODELS, build_model, model_params
+from pose2gloss.preprocessing.features import FeatureConfig
+from pose2gloss.training.registry import MODELS, build_model, model_params
 
 SHAPE = (FeatureConfig().max_len, FeatureConfig().n_features)
 

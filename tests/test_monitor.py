@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pose2gloss.bundle import read_bundle
+from pose2gloss.bundle.files import read_bundle
 from pose2gloss.data.shards import Block
-from pose2gloss.landmarks import LEFT_HAND, RIGHT_HAND, model_points
 from pose2gloss.monitor.__main__ import main as monitor_main
 from pose2gloss.monitor.drift import DriftMonitor, coarse_edges, compare_with_reference, psi
 from pose2gloss.monitor.profile import (
@@ -22,6 +21,7 @@ from pose2gloss.monitor.profile import (
     read_reference,
     sequence_profile,
 )
+from pose2gloss.preprocessing.landmarks import LEFT_HAND, RIGHT_HAND, model_points
 from serving.model_source import load_path
 from serving.pose2gloss import create_app
 from serving.settings import Settings
@@ -214,8 +214,8 @@ def keras_model():
     """test_serving's small model, sized from the feature config."""
     import keras
 
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     keras.utils.set_random_seed(7)
     config = FeatureConfig()
@@ -272,7 +272,7 @@ def test_server_reports_drift_on_drift_metrics_and_logs_profiles(monitored_bundl
 def test_bundle_without_reference_serves_and_says_drift_is_unavailable(monitored_bundle, sequences, tmp_path):
     import shutil
 
-    from pose2gloss.bundle import write_bundle
+    from pose2gloss.bundle.files import write_bundle
 
     old = shutil.copytree(monitored_bundle, tmp_path / "old")  # as exported before drift monitoring
     old_bundle = read_bundle(old)

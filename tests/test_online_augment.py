@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from pose2gloss.augment import AugmentConfig
-from pose2gloss.batches import AugmentedPoints, batches
+from pose2gloss.data.augment import AugmentConfig
 from pose2gloss.data.shards import Block, ShardedSplit, write_split
-from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
+from pose2gloss.training.batches import AugmentedPoints, batches
 
 FEATURES = FeatureConfig(max_len=32)
 

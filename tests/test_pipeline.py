@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose2gloss import pipeline
-from pose2gloss.pipeline import NodeResult, PipelineRun
-from pose2gloss.reuse import DATA_STEPS
+from pose2gloss.orchestration import pipeline
+from pose2gloss.orchestration.pipeline import NodeResult, PipelineRun
+from pose2gloss.orchestration.reuse import DATA_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 # Small enough for CI: a few epochs of small models on a tiny sample.
@@ -80,7 +80,7 @@ def test_set_values_must_parse_as_the_parameter_type(override, message):
 
 
 def test_console_keeps_progress_and_drops_library_chatter():
-    from pose2gloss.console import is_chatter
+    from pose2gloss.orchestration.console import is_chatter
 
     chatter = [
         "2026-11-29 19:11:21.329123: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.",
@@ -107,7 +107,7 @@ def test_console_keeps_progress_and_drops_library_chatter():
 def test_filtered_console_keeps_everything_in_the_log(tmp_path):
     import io
 
-    from pose2gloss.console import FilteredStream
+    from pose2gloss.orchestration.console import FilteredStream
 
     terminal, log = io.StringIO(), io.StringIO()
     stream = FilteredStream(terminal, log)
@@ -226,7 +226,7 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(Path(summary["sessions_dir"]).parent))
-    from pose2gloss.tracking import artifact_json, artifact_local_copy, sharded_split
+    from pose2gloss.orchestration.tracking import artifact_json, artifact_local_copy, sharded_split
 
     ids = {n["name"]: n["task_id"] for n in summary["nodes"]}
     for split in ("train", "val", "test"):
@@ -274,8 +274,8 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     assert (predictions["prediction"] == predictions["label"]).mean() == pytest.approx(metrics["test_top1"])
     assert summary["promotion"]["case"] == "no_production" and summary["promoted_to_production"]
 
-    from pose2gloss.bundle import production_bundle_dir, read_bundle
-    from pose2gloss.inference import TFLiteClassifier
+    from pose2gloss.bundle.files import production_bundle_dir, read_bundle
+    from pose2gloss.bundle.tflite import TFLiteClassifier
 
     bundle = read_bundle(production_bundle_dir(runs))
     assert str(bundle.model_path.resolve()) == summary["tflite_path"]

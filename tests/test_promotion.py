@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import pipeline_from_tasks
-from pose2gloss.bundle import production_metrics
+from pose2gloss.bundle.files import production_metrics
 from pose2gloss.data.split import split_by_participant
-from pose2gloss.promotion import (
+from pose2gloss.evaluation.promotion import (
     AT_LEAST_AS_GOOD,
     FORCED,
     NO_PRODUCTION,

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from pose2gloss.pipeline import build_steps
-from pose2gloss.resources import Stored, stored_offline, wait_with_usage
-from pose2gloss.reuse import DATA_STEPS, StepCache, data_version, link_sessions, step_keys, substitute
+from pose2gloss.orchestration.pipeline import build_steps
+from pose2gloss.orchestration.resources import Stored, stored_offline, wait_with_usage
+from pose2gloss.orchestration.reuse import DATA_STEPS, StepCache, data_version, link_sessions, step_keys, substitute
 
 
 def keys(overrides=None, data="v1", code="c1"):

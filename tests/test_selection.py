@@ -1,6 +1,6 @@
 import pytest
 
-from pose2gloss.selection import against_baseline, hpo_verdict, select_best
+from pose2gloss.evaluation.selection import against_baseline, hpo_verdict, select_best
 
 
 def candidate(task_id, accuracy, loss=1.0, **extra):

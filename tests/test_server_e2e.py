@@ -261,8 +261,8 @@ def test_step1_fetches_the_index_and_sign_map_not_the_landmarks(
         repo,
         f"""
         from clearml import Task
-        from pose2gloss import tracking
-        from pose2gloss.datasets import resolve_data_root
+        from pose2gloss.orchestration import tracking
+        from pose2gloss.orchestration.datasets import resolve_data_root
         source = tracking.artifact_json("{split}", "source")
         root = resolve_data_root(source["dataset_id"], "", index_only=True)
         result = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -281,7 +281,7 @@ def test_reading_shards_makes_room_for_them_in_the_download_cache(
         repo,
         f"""
         from clearml import StorageManager
-        from pose2gloss import tracking
+        from pose2gloss.orchestration import tracking
         splits = [tracking.sharded_split("{augment}", f"{{name}}_points") for name in ("train", "val", "test")]
         result = [sum(len(s.index["shards"]) for s in splits), StorageManager.set_cache_file_limit(1)]
         """,
@@ -300,7 +300,7 @@ def test_published_weights_survive_their_local_file_and_empty_tags_clear(
         import os, tempfile
         from pathlib import Path
         from clearml import Model, Task
-        from pose2gloss import tracking
+        from pose2gloss.orchestration import tracking
         task = Task.init(project_name="pose2gloss-tests", task_name="publish", output_uri=True)
         weights = Path(tempfile.mkdtemp()) / "model.weights.h5"
         weights.write_bytes(os.urandom(1 << 20))
@@ -371,7 +371,7 @@ def test_a_step_whose_agent_died_fails_and_says_so(tmp_path: Path) -> None:
             """
             import time
             from clearml import Task
-            from pose2gloss.pipeline.jobs import ServerStepJob
+            from pose2gloss.orchestration.pipeline.jobs import ServerStepJob
             draft = Task.create(project_name="pose2gloss-tests", task_name="step on a runtime that dies")
             job = ServerStepJob(base_task_id=draft.id, disable_clone_task=True)
             Task.get_task(task_id=draft.id).mark_started(force=True)  # the agent starts it, then dies silently
@@ -401,7 +401,7 @@ def test_a_clone_of_the_pipeline_enqueued_with_another_dataset_trains_on_it(
         repo,
         f"""
         from pose2gloss.data.synthetic import generate_sample
-        from pose2gloss.datasets import register_dataset
+        from pose2gloss.orchestration.datasets import register_dataset
         generate_sample("{data}", n_signs=2, n_participants=2, sequences_per_sign=2, seed=3)
         result = register_dataset("{data}")
         """,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pose2gloss import pipeline, tracking
-from pose2gloss.pipeline import run as pipeline_run
+from pose2gloss.orchestration import pipeline, tracking
+from pose2gloss.orchestration.pipeline import run as pipeline_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def server_run(monkeypatch):
     """A server run as seen from this machine: a pushed repository, base tasks registered."""
     monkeypatch.setattr(pipeline_run, "register_base_tasks", lambda s: {x.name: f"base-{x.name}" for x in s})
     monkeypatch.setattr(pipeline_run, "PipelineController", RecordingController)
-    monkeypatch.setattr(pipeline_run.doctor, "check_repository", lambda: [])
+    monkeypatch.setattr(pipeline_run.preflight_checks, "check_repository", lambda: [])
 
 
 def test_server_pipeline_clones_base_tasks_onto_queues(server_run, capsys):
@@ -107,7 +107,9 @@ def test_preflight_refuses_to_enqueue_without_workers(server_run, workers, queue
 
 
 def test_preflight_refuses_code_an_agent_cannot_check_out(server_run, monkeypatch):
-    monkeypatch.setattr(pipeline_run.doctor, "check_repository", lambda: ["commit abc is on no remote branch"])
+    monkeypatch.setattr(
+        pipeline_run.preflight_checks, "check_repository", lambda: ["commit abc is on no remote branch"]
+    )
     with pytest.raises(pipeline.PreflightError, match="abc is on no remote branch"):
         pipeline.preflight("cpu", "gpu", "services", READY)
 

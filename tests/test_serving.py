@@ -19,7 +19,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from pose2gloss.bundle import BundleError, record_production
+from pose2gloss.bundle.files import BundleError, record_production
 from pose2gloss.data.gislr import load_sequence
 from pose2gloss.data.signs import GISLR_SIGNS
 from serving.decode import Limits, landmarks_to_array
@@ -44,8 +44,8 @@ PARQUET = {"content-type": "application/vnd.apache.parquet"}
 def keras_model():
     import keras
 
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     keras.utils.set_random_seed(7)
     return build_model(
@@ -55,8 +55,8 @@ def keras_model():
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory, keras_model) -> Path:
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.preprocessing.features import FeatureConfig
 
     directory = tmp_path_factory.mktemp("bundle")
     sign_map = {sign: i for i, sign in enumerate(GISLR_SIGNS)}
@@ -201,7 +201,7 @@ def test_batch_json_and_npz_match_single_requests(client, rng):
 
 def test_served_top1_equals_keras_top1_on_sample_sequences(client, keras_model, tmp_path):
     from pose2gloss.data.synthetic import generate_sample
-    from pose2gloss.features import FeatureConfig, preprocess_numpy
+    from pose2gloss.preprocessing.features import FeatureConfig, preprocess_numpy
 
     root = generate_sample(tmp_path / "sample", n_signs=4, n_participants=1, sequences_per_sign=2, seed=3)
     paths = sorted(root.rglob("*.parquet"))
@@ -222,8 +222,8 @@ def test_scores_are_the_models_outputs_as_they_are(tmp_path, rng):
     """A model whose outputs are not probabilities is served as it is (step 7 catches such exports)."""
     import keras
 
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.preprocessing.features import FeatureConfig
 
     keras.utils.set_random_seed(3)
     inputs = keras.Input((FeatureConfig().max_len, FeatureConfig().n_features))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose2gloss.augment import AugmentConfig
+from pose2gloss.data.augment import AugmentConfig
 from pose2gloss.data.shards import (
     Block,
     ShardedSplit,
@@ -12,8 +12,8 @@ from pose2gloss.data.shards import (
     write_split,
 )
 from pose2gloss.data.stream import point_blocks, to_points, to_raw, worker_pool
-from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, FeatureStatistics, preprocess_numpy
-from pose2gloss.transform import feature_blocks
+from pose2gloss.data.transform import feature_blocks
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS, FeatureConfig, FeatureStatistics, preprocess_numpy
 from tests.gislr_files import random_sequence, write_sequence
 
 

@@ -29,7 +29,7 @@ from pose2gloss.data.synthetic import (
     sign_spec,
     synthesize_landmarks,
 )
-from pose2gloss.landmarks import (
+from pose2gloss.preprocessing.landmarks import (
     LANDMARK_TYPES,
     N_LANDMARKS,
     PARQUET_COLUMNS,
@@ -135,10 +135,10 @@ def test_orders_visit_the_same_positions_in_another_sequence() -> None:
 def test_the_temporal_families_defeat_the_bag_of_frames_baseline(tmp_path: Path) -> None:
     """On unseen signers, per-sequence statistics find the family but not the sign; given the order, the same
     kind of linear classifier (ridge on the mean of each third of the sequence) finds the sign far more often."""
-    from pose2gloss.baseline import fit_baseline
-    from pose2gloss.batches import ArrayFeatures
     from pose2gloss.data.gislr import load_points
-    from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
+    from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS, FeatureConfig, preprocess_numpy
+    from pose2gloss.training.baseline import fit_baseline
+    from pose2gloss.training.batches import ArrayFeatures
 
     root = generate_sample(tmp_path, n_signs=9, n_participants=5, sequences_per_sign=3, seed=1)
     index = load_index(root)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 
 def test_overrides_are_typed_like_defaults():

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from pose2gloss.features import FeatureConfig
-from pose2gloss.train import TrainConfig, evaluate_model, load_trained, save_trained, train
+from pose2gloss.preprocessing.features import FeatureConfig
+from pose2gloss.training.config import TrainConfig
+from pose2gloss.training.train import evaluate_model, load_trained, save_trained, train
 from tests.test_models import SHAPE, tiny_batch
 
 SMALL = {"dim": 32, "num_blocks": 1, "conv1d_dropout": 0.0, "last_dropout": 0.0}
@@ -75,7 +76,7 @@ def stored(x, y, directory, shard_size):
 
 
 def test_training_from_shards_matches_training_from_memory(tmp_path):
-    from pose2gloss.batches import ArrayFeatures, ShardFeatures
+    from pose2gloss.training.batches import ArrayFeatures, ShardFeatures
 
     (x_train, y_train), (x_val, y_val) = tiny_batch(seed=0), tiny_batch(seed=1)
     x_train, train_split = stored(x_train, y_train, tmp_path / "train", 5)
@@ -98,7 +99,7 @@ def test_training_from_shards_matches_training_from_memory(tmp_path):
 
 
 def test_a_subset_of_shards_reads_the_chosen_samples(tmp_path):
-    from pose2gloss.batches import ShardFeatures, batches, subset
+    from pose2gloss.training.batches import ShardFeatures, batches, subset
 
     x, y = tiny_batch(seed=2)
     x, split = stored(x, y, tmp_path, 3)
@@ -112,7 +113,7 @@ def test_a_subset_of_shards_reads_the_chosen_samples(tmp_path):
 
 
 def test_warmup_cosine_rises_then_decays():
-    from pose2gloss.train import WarmupCosine
+    from pose2gloss.training.train import WarmupCosine
 
     schedule = WarmupCosine(1e-3, total_steps=100, warmup_steps=10)
     rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
@@ -162,6 +163,6 @@ def test_the_recipe_runs_its_fixed_epochs_and_keeps_the_best(tmp_path):
 
 
 def train_params_of_plain_model(params):
-    from pose2gloss.models import build_model
+    from pose2gloss.training.registry import build_model
 
     return build_model("GISLR", SHAPE, 4, params).count_params()

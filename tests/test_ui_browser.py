@@ -66,9 +66,9 @@ def bundle_dir(tmp_path_factory) -> Path:
     """A small real TFLite bundle (untrained weights: the glosses are real model outputs, not meaningful ones)."""
     import keras
 
-    from pose2gloss.export import export_bundle
-    from pose2gloss.features import FeatureConfig
-    from pose2gloss.models import build_model
+    from pose2gloss.bundle.export import export_bundle
+    from pose2gloss.preprocessing.features import FeatureConfig
+    from pose2gloss.training.registry import build_model
 
     keras.utils.set_random_seed(3)
     model = build_model(

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cicd import changes, gate, summary_outputs
-from pose2gloss import doctor
+from pose2gloss.orchestration import preflight
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
 SECRETS = ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY", "CLEARML_API_HOST")
@@ -122,7 +122,7 @@ def test_permissions_are_minimal(pipeline):
 
 
 def test_changes_classify_docs_forks_and_drafts():
-    code = changes.classify(["pose2gloss/train.py", "README.md"], fork=False, draft=False)
+    code = changes.classify(["pose2gloss/training/train.py", "README.md"], fork=False, draft=False)
     assert code == {"code": True, "fork": False, "draft": False, "run_pipeline": True}
     assert changes.classify(["README.md", "docs/x.md"], fork=False, draft=False)["run_pipeline"] is False
     assert changes.classify(["requirements.txt"], fork=False, draft=False)["code"] is True
@@ -189,10 +189,10 @@ def test_the_pipeline_jobs_checkout_passes_the_preflight(pipeline, tmp_path):
     settings = checkout_of(pipeline["jobs"]["execute-pipeline"])
     assert settings["ref"] == "${{ github.event.pull_request.head.sha }}"
     actions_checkout(origin.as_uri(), tmp_path / "job", head, int(settings.get("fetch-depth", 1)))
-    assert doctor.check_repository(tmp_path / "job", package_dirs=()) == []
+    assert preflight.check_repository(tmp_path / "job", package_dirs=()) == []
     # what the default depth of 1 gives: the commit alone, on no remote branch, which the pre-flight refuses
     actions_checkout(origin.as_uri(), tmp_path / "shallow", head, 1)
-    assert "is on no remote branch" in " ".join(doctor.check_repository(tmp_path / "shallow", package_dirs=()))
+    assert "is on no remote branch" in " ".join(preflight.check_repository(tmp_path / "shallow", package_dirs=()))
 
 
 def test_image_workflow_lints_and_builds_on_pull_requests_touching_images():

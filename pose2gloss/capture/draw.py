@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pose2gloss.landmarks import FACE, LEFT_HAND, POSE, RIGHT_HAND
+from pose2gloss.preprocessing.landmarks import FACE, LEFT_HAND, POSE, RIGHT_HAND
 
 # RGB colour and dot radius of each part.
 _STYLE = (

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES
 
 MODEL_COMPLEXITY = 1
 # Holistic result attribute of each landmark type, in GISLR order.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose2gloss.landmarks import LEFT_HAND, RIGHT_HAND
+from pose2gloss.preprocessing.landmarks import LEFT_HAND, RIGHT_HAND
 
 
 @dataclass(frozen=True)

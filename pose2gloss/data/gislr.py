@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pose2gloss.landmarks import COORD_COLUMNS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES, model_points
+from pose2gloss.preprocessing.landmarks import COORD_COLUMNS, N_LANDMARKS, TYPE_OFFSETS, TYPE_SIZES, model_points
 
 if TYPE_CHECKING:
     import pandas as pd

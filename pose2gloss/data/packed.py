@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pose2gloss.data.gislr import load_sequence
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS
 
 
 @dataclass

@@ -7,7 +7,7 @@ them), the frame count ``lengths`` and ``labels`` of each sequence, and per-sequ
 columns (ids, the augmentation flag). Two kinds are written by the pipeline:
 
 * ``points``: the model landmarks of every frame, ``(frames, P, 2)`` float16, NaN kept;
-* ``features``: the output rows of :mod:`pose2gloss.features` that are not padding,
+* ``features``: the output rows of :mod:`pose2gloss.preprocessing.features` that are not padding,
   ``(min(length, max_len), F)`` float16 per sequence; padding rows are all zero by
   definition and are put back on reading.
 

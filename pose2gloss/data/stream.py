@@ -3,7 +3,7 @@
 Raw files are read and augmented in worker processes, chunk by chunk, with a bounded number of
 chunks in flight, so memory depends on the chunk size and never on the dataset. Once a raw
 sequence has been read and augmented, only the model landmarks (x, y) are kept, as float16:
-a tenth of the raw size, and what :func:`pose2gloss.features.preprocess_points` reads.
+a tenth of the raw size, and what :func:`pose2gloss.preprocessing.features.preprocess_points` reads.
 
 Augmented copy ``c`` of the sequence at ``position`` in its split uses its own random stream
 ``(seed, c, position)``, so the result does not depend on chunk size, shard size or workers.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2gloss.augment import AugmentConfig, augment_sequence
-from pose2gloss.background import prefetched
+from pose2gloss.data.augment import AugmentConfig, augment_sequence
+from pose2gloss.data.background import prefetched
 from pose2gloss.data.gislr import load_points
 from pose2gloss.data.shards import Block
-from pose2gloss.landmarks import MODEL_LANDMARKS, N_COORDS, N_LANDMARKS, model_points
+from pose2gloss.preprocessing.landmarks import MODEL_LANDMARKS, N_COORDS, N_LANDMARKS, model_points
 
 POINTS_DTYPE = np.float16
 
@@ -65,7 +65,7 @@ def read_chunk(job: ChunkJob) -> Block:
     """Read a chunk of files; return the originals then each augmented copy, as stored points.
 
     Augmentation acts on the model landmarks only, which gives the same points as augmenting
-    the raw sequence (see :mod:`pose2gloss.augment`) for a tenth of the arithmetic.
+    the raw sequence (see :mod:`pose2gloss.data.augment`) for a tenth of the arithmetic.
     """
     contents = prefetched(map(_file_bytes, job.paths), depth=8)  # the disk reads ahead while this process parses
     originals = [load_points(p, content) for p, content in zip(job.paths, contents, strict=True)]

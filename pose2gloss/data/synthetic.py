@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from pose2gloss.data.gislr import INDEX_COLUMNS, INDEX_FILE, SIGN_MAP_FILE
 from pose2gloss.data.signs import GISLR_SIGNS
-from pose2gloss.landmarks import (
+from pose2gloss.preprocessing.landmarks import (
     LANDMARK_TYPES,
     LIPS_FACE_INDICES,
     N_LANDMARKS,

@@ -12,15 +12,15 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from pose2gloss.features import N_MODEL_LANDMARKS
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS
 
 
 def build_convnext_tiny(
     input_shape: tuple[int, int],
     num_classes: int,
     *,
-    image_size: int = 32,
-    last_dropout: float = 0.2,
+    image_size: int,
+    last_dropout: float,
 ) -> keras.Model:
     """Build the model on preprocessed inputs ``(max_len, features)``; outputs class probabilities."""
     max_len, n_features = input_shape

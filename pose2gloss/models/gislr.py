@@ -4,7 +4,7 @@ The architecture that won the GISLR competition, at a configurable size: the con
 capture local motion, attention relates distant frames, and global pooling makes the
 classifier independent of where in the window the sign happens.
 
-Padded frames (all-zero feature rows, see :mod:`pose2gloss.features`) are masked in every
+Padded frames (all-zero feature rows, see :mod:`pose2gloss.preprocessing.features`) are masked in every
 layer that mixes frames: the convolution is causal (a frame sees only earlier ones, and padding
 comes after the sign), channel attention and the final pooling average over real frames only,
 attention ignores padded keys, and batch normalisation takes its statistics from real frames.
@@ -131,14 +131,14 @@ def build_gislr(
     input_shape: tuple[int, int],
     num_classes: int,
     *,
-    dim: int = 128,
-    kernel_size: int = 17,
-    num_blocks: int = 2,
-    heads: int = 4,
-    conv1d_dropout: float = 0.2,
-    last_dropout: float = 0.2,
-    drop_path: float = 0.0,
-    late_dropout: float = 0.0,
+    dim: int,
+    kernel_size: int,
+    num_blocks: int,
+    heads: int,
+    conv1d_dropout: float,
+    last_dropout: float,
+    drop_path: float,
+    late_dropout: float,
 ) -> keras.Model:
     """Build the model on preprocessed inputs ``(max_len, features)``; outputs class probabilities.
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pose2gloss.bundle import REFERENCE_FILE, production_bundle_dir, read_bundle
+from pose2gloss.bundle.files import REFERENCE_FILE, production_bundle_dir, read_bundle
 from pose2gloss.monitor.drift import DEFAULT_THRESHOLD
 
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 
 from pose2gloss.data.shards import Block
-from pose2gloss.landmarks import LIPS_FACE_INDICES, MODEL_LANDMARKS, POSE_SUBSET_INDICES, TYPE_SIZES
+from pose2gloss.preprocessing.landmarks import LIPS_FACE_INDICES, MODEL_LANDMARKS, POSE_SUBSET_INDICES, TYPE_SIZES
 
 FORMAT: Final = "pose2gloss-reference/1"
 QUANTILES: Final = (0.05, 0.25, 0.5, 0.75, 0.95)

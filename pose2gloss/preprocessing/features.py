@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from pose2gloss.landmarks import MODEL_LANDMARKS, TYPE_OFFSETS
+from pose2gloss.preprocessing.landmarks import MODEL_LANDMARKS, TYPE_OFFSETS
 
 N_MODEL_LANDMARKS = len(MODEL_LANDMARKS)
 # The normalisation's reference: the pose model's nose (pose landmark 0), a point that signing does not move.

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "inputs"

@@ -16,9 +16,9 @@ from typing import Any
 from clearml import Task
 from clearml.automation.job import ClearmlJob, LocalClearmlJob
 
-from pose2gloss import tracking
-from pose2gloss.console import is_chatter
-from pose2gloss.resources import wait_with_usage
+from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.console import is_chatter
+from pose2gloss.orchestration.resources import wait_with_usage
 
 # Seconds a step gets to close its ClearML session after SIGTERM before it is killed.
 ABORT_GRACE_S = 5.0

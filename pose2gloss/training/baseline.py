@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose2gloss.batches import FeatureSource
-from pose2gloss.evaluate import top_k_accuracy
-from pose2gloss.features import N_MODEL_LANDMARKS
+from pose2gloss.evaluation.metrics import top_k_accuracy
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS
+from pose2gloss.training.batches import FeatureSource
 
 NAME = "bag-of-frames ridge"
 # Ridge strength per training sample, on standardised statistics.

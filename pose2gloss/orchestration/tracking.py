@@ -26,12 +26,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pose2gloss.resources import peak_rss_bytes
+from pose2gloss.orchestration.resources import peak_rss_bytes
 
 PROJECT = "pose2gloss"
 SECTION = "General"  # where task.connect(dict) puts parameters: "General/<name>"
 REGISTER_ENV = "POSE2GLOSS_REGISTER_ONLY"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO_ROOT / "clearml.conf"
 REGISTERED_MARKER = "POSE2GLOSS_REGISTERED_TASK"
 TASK_ID_FILE_ENV = "POSE2GLOSS_TASK_ID_FILE"  # where a step writes its task id, for whoever started it
@@ -275,7 +275,7 @@ def upload_split(task, name: str, write: Callable[..., dict[str, Any]]) -> dict[
     ``write(on_shard=...)`` writes the split, calling ``on_shard`` with every finished shard file.
     A shard uploads in the background while the next one is written, so at most two are on disk.
     """
-    from pose2gloss.background import SerialBackground
+    from pose2gloss.data.background import SerialBackground
 
     with SerialBackground(pending=1) as uploads:
         index = write(on_shard=lambda path: uploads.submit(upload_moving, task, f"{name}/{path.stem}", path))
@@ -314,7 +314,7 @@ def trained_model(task_id: str):
     """The Keras model a training task uploaded (``model`` weights + ``model_card``) and its card."""
     from clearml import Task
 
-    from pose2gloss.train import load_model_files
+    from pose2gloss.training.train import load_model_files
 
     source = Task.get_task(task_id=task_id)
     return load_model_files(artifact_local_copy(task_id, "model", source), artifact_json(task_id, "model_card", source))
@@ -370,7 +370,7 @@ def reported_value(task_id: str, name: str) -> float | None:
 
 def console_tail(task, lines: int, reports: int = 10) -> list[str]:
     """The last ``lines`` lines a task printed, as the server has them, without library chatter."""
-    from pose2gloss.console import is_chatter
+    from pose2gloss.orchestration.console import is_chatter
 
     printed = task.get_reported_console_output(number_of_reports=reports)
     kept = [line for report in printed for line in report.splitlines() if line.strip() and not is_chatter(line)]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pose2gloss import tracking
+from pose2gloss.orchestration import tracking
 
 PIPELINE_NAME = "pose2gloss-pipeline"
 

@@ -146,7 +146,7 @@ def promote_locally(
 
     ``candidate`` is step 7's ``metrics`` (test top-1/top-5 and ``test_set``) plus a ``pipeline_id``.
     """
-    from pose2gloss.bundle import production_metrics
+    from pose2gloss.bundle.files import production_metrics
 
     record = production_metrics(runs_dir)
     decision = decide(Contender.from_record(candidate), Contender.from_record(record) if record else None, force=force)
@@ -159,7 +159,7 @@ def record_locally(
     decision: Decision, bundle_dir: str | Path, runs_dir: str | Path, test_predictions: str | Path | None = None
 ) -> Path:
     """Write a promotion into ``runs/production.json``: the bundle, the metrics, the test set, the case."""
-    from pose2gloss.bundle import record_production
+    from pose2gloss.bundle.files import record_production
 
     candidate = decision.candidate
     return record_production(

@@ -25,47 +25,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from pose2gloss.batches import ArrayFeatures, FeatureSource, dataset
-from pose2gloss.evaluate import top_k_accuracy
-from pose2gloss.features import FeatureConfig
-from pose2gloss.models import build_model, model_params
+from pose2gloss.evaluation.metrics import top_k_accuracy
+from pose2gloss.preprocessing.features import FeatureConfig
+from pose2gloss.training.batches import ArrayFeatures, FeatureSource, dataset
+from pose2gloss.training.config import TrainConfig
+from pose2gloss.training.registry import build_model, model_params
 
 WEIGHTS_FILE = "model.weights.h5"
 CARD_FILE = "model.json"
 EVAL_BATCH = 64  # memory grows with it (activations), not with the data
-
-
-SCHEDULES = ("plateau", "cosine", "onecycle")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    epochs: int = 30
-    reduce_lr_patience: int = 3  # plateau only
-    early_stopping_patience: int = 8  # plateau only
-    seed: int = 0
-    schedule: str = "plateau"
-    warmup: float = 0.0  # share of the training steps spent warming up (cosine, onecycle)
-    weight_decay: float = 0.0  # decoupled (AdamW)
-    label_smoothing: float = 0.0
-    late_dropout_start: int = 0  # epoch (from 0) at which a model's LateDropout switches on
-    awp: float = 0.0  # AWP's lambda: relative size of the adversarial weight perturbation; 0 is off
-    awp_start: int = 0  # epoch (from 0) from which AWP perturbs
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.epochs < 1:
-            raise ValueError(f"batch_size and epochs must be >= 1, got {self.batch_size}, {self.epochs}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("warmup", "label_smoothing"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.weight_decay < 0 or self.awp < 0:
-            raise ValueError(f"weight_decay and awp must be >= 0, got {self.weight_decay}, {self.awp}")
 
 
 @dataclass
@@ -90,7 +58,7 @@ def train(
 ) -> TrainResult:
     """Train ``model_name`` on preprocessed features, keep the best epoch by validation top-1.
 
-    Data is streamed block by block (see :mod:`pose2gloss.batches`); arrays are accepted too.
+    Data is streamed block by block (see :mod:`pose2gloss.training.batches`); arrays are accepted too.
     """
     train_data, val_data = as_source(train_data), as_source(val_data)
     if len(train_data) == 0 or len(val_data) == 0:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pose2gloss import tracking
-from pose2gloss.resources import Stored, stored_offline
+from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.resources import Stored, stored_offline
 
 PEAK_RSS_VALUE = tracking.PEAK_RSS_VALUE
 

@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pose2gloss.landmarks import LEFT_HAND, MODEL_LANDMARKS, N_LANDMARKS, POSE, RIGHT_HAND, mirror_permutation
+from pose2gloss.preprocessing.landmarks import (
+    LEFT_HAND,
+    MODEL_LANDMARKS,
+    N_LANDMARKS,
+    POSE,
+    RIGHT_HAND,
+    mirror_permutation,
+)
 
 # Pose landmarks that belong to each hand (wrist, pinky, index, thumb) and move with it.
 _POSE_HAND_POINTS = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}

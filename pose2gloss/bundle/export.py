@@ -15,9 +15,9 @@ from typing import Any, Literal
 import keras
 import tensorflow as tf
 
-from pose2gloss import bundle
-from pose2gloss.features import FeatureConfig, preprocess_sequence
-from pose2gloss.landmarks import N_COORDS, N_LANDMARKS
+from pose2gloss.bundle import files as bundle
+from pose2gloss.preprocessing.features import FeatureConfig, preprocess_sequence
+from pose2gloss.preprocessing.landmarks import N_COORDS, N_LANDMARKS
 
 Precision = Literal["fp32", "fp16"]
 INPUT_NAME = "inputs"

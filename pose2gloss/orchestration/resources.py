@@ -1,7 +1,7 @@
 """What a step cost: its peak memory and the bytes it left on disk.
 
 Offline, a step's outputs are its session folder, the session zip and its artifact folder in
-the run (see :func:`pose2gloss.tracking.start_step`); model files (weights, exported models)
+the run (see :func:`pose2gloss.orchestration.tracking.start_step`); model files (weights, exported models)
 are counted apart from the data.
 """
 

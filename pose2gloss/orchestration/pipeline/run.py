@@ -13,19 +13,20 @@ from pathlib import Path
 from clearml import Task
 from clearml.automation import PipelineController
 
-from pose2gloss import doctor, tracking
-from pose2gloss.console import is_chatter
-from pose2gloss.pipeline.dag import PIPELINE_NAME, Step
-from pose2gloss.pipeline.interrupt import RunInterrupted, interruptible
-from pose2gloss.pipeline.jobs import (
+from pose2gloss.orchestration import preflight as preflight_checks
+from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.console import is_chatter
+from pose2gloss.orchestration.pipeline.dag import PIPELINE_NAME, Step
+from pose2gloss.orchestration.pipeline.interrupt import RunInterrupted, interruptible
+from pose2gloss.orchestration.pipeline.jobs import (
     OfflineStepJob,
     ServerStepJob,
     console_line,
     offline_job_class,
     terminate_running_steps,
 )
-from pose2gloss.pipeline.summary import NodeResult, PipelineRun
-from pose2gloss.reuse import DATA_STEPS, StepCache, code_version, link_sessions, step_keys, substitute
+from pose2gloss.orchestration.pipeline.summary import NodeResult, PipelineRun
+from pose2gloss.orchestration.reuse import DATA_STEPS, StepCache, code_version, link_sessions, step_keys, substitute
 
 # How often the controller looks at its nodes: local processes can be polled every second.
 OFFLINE_POLL_MINUTES = 1 / 60
@@ -82,7 +83,7 @@ def run_pipeline(
 
     The data steps are reused when their data, code and parameters are unchanged: with a
     server through ClearML's step cache (the data version is a parameter of step 1), offline
-    through ``step_cache`` (see :mod:`pose2gloss.reuse`), which records the data steps of every
+    through ``step_cache`` (see :mod:`pose2gloss.orchestration.reuse`), which records the data steps of every
     run and is looked up unless ``reuse`` is false.
     """
     remote = not Task.running_locally()
@@ -166,10 +167,12 @@ def run_pipeline(
     return run
 
 
-def preflight(cpu_queue: str, gpu_queue: str, controller_queue: str, api: doctor.ServerApi) -> None:
+def preflight(cpu_queue: str, gpu_queue: str, controller_queue: str, api: preflight_checks.ServerApi) -> None:
     """Refuse a server run that would hang or break on the agents, before anything is enqueued."""
-    problems = doctor.check_queues(api, cpu_queue=cpu_queue, gpu_queue=gpu_queue, controller_queue=controller_queue)
-    problems += doctor.check_repository()
+    problems = preflight_checks.check_queues(
+        api, cpu_queue=cpu_queue, gpu_queue=gpu_queue, controller_queue=controller_queue
+    )
+    problems += preflight_checks.check_repository()
     if problems:
         raise PreflightError("pre-flight failed, nothing was enqueued:\n" + "\n".join(f"  - {p}" for p in problems))
 

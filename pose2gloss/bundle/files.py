@@ -86,7 +86,7 @@ def read_bundle(directory: str | Path, verify: bool = True) -> ModelBundle:
     if verify and unchecked:
         raise BundleError(
             f"{card_path}: no checksum for {', '.join(unchecked)}; an unverifiable bundle is not used "
-            "(export it again with pose2gloss.export)"
+            "(export it again with pose2gloss.bundle.export)"
         )
     for name, expected in files.items():
         path = directory / name

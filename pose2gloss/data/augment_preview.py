@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pose2gloss.landmarks import LEFT_HAND, MODEL_LANDMARKS, RIGHT_HAND
+from pose2gloss.preprocessing.landmarks import LEFT_HAND, MODEL_LANDMARKS, RIGHT_HAND
 
 
 def augmentation_preview(original: np.ndarray, augmented: np.ndarray | None) -> Figure:

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from pose2gloss.data.shards import Block
-from pose2gloss.features import N_MODEL_LANDMARKS, FeatureConfig, FeatureStatistics, preprocess_points
+from pose2gloss.preprocessing.features import N_MODEL_LANDMARKS, FeatureConfig, FeatureStatistics, preprocess_points
 
 FEATURES_DTYPE = np.float16
 

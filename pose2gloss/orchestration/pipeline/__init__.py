@@ -12,14 +12,14 @@ results, not library chatter, on the console.
 
 One concern a module:
 
-* :mod:`~pose2gloss.pipeline.dag`: the nodes, their parameters and presets;
-* :mod:`~pose2gloss.pipeline.run`: base tasks, the controller, pre-flight, reuse;
-* :mod:`~pose2gloss.pipeline.jobs`: how a node executes (local subprocess, or agent);
-* :mod:`~pose2gloss.pipeline.interrupt`: Ctrl-C and SIGTERM;
-* :mod:`~pose2gloss.pipeline.summary`: the run's outcome and decisions, as data and as text.
+* :mod:`~pose2gloss.orchestration.pipeline.dag`: the nodes, their parameters and presets;
+* :mod:`~pose2gloss.orchestration.pipeline.run`: base tasks, the controller, pre-flight, reuse;
+* :mod:`~pose2gloss.orchestration.pipeline.jobs`: how a node executes (local subprocess, or agent);
+* :mod:`~pose2gloss.orchestration.pipeline.interrupt`: Ctrl-C and SIGTERM;
+* :mod:`~pose2gloss.orchestration.pipeline.summary`: the run's outcome and decisions, as data and as text.
 """
 
-from pose2gloss.pipeline.dag import (
+from pose2gloss.orchestration.pipeline.dag import (
     FULL_PRESET,
     PIPELINE_NAME,
     SAMPLE_PRESET,
@@ -28,9 +28,14 @@ from pose2gloss.pipeline.dag import (
     step_defaults,
     typed_overrides,
 )
-from pose2gloss.pipeline.interrupt import RunInterrupted, interruptible
-from pose2gloss.pipeline.jobs import OfflineStepJob, ServerStepJob, offline_job_class, terminate_running_steps
-from pose2gloss.pipeline.run import (
+from pose2gloss.orchestration.pipeline.interrupt import RunInterrupted, interruptible
+from pose2gloss.orchestration.pipeline.jobs import (
+    OfflineStepJob,
+    ServerStepJob,
+    offline_job_class,
+    terminate_running_steps,
+)
+from pose2gloss.orchestration.pipeline.run import (
     OFFLINE_POLL_MINUTES,
     SERVER_POLL_MINUTES,
     SERVER_TIME_LIMIT_MINUTES,
@@ -39,7 +44,7 @@ from pose2gloss.pipeline.run import (
     register_base_tasks,
     run_pipeline,
 )
-from pose2gloss.pipeline.summary import (
+from pose2gloss.orchestration.pipeline.summary import (
     NodeResult,
     PipelineRun,
     decisions,
@@ -47,7 +52,7 @@ from pose2gloss.pipeline.summary import (
     format_summary,
     summarise,
 )
-from pose2gloss.reuse import DATA_STEPS
+from pose2gloss.orchestration.reuse import DATA_STEPS
 
 __all__ = [
     "DATA_STEPS",

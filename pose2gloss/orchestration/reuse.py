@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 DATA_STEPS = ("data_splitting", "data_augmentation", "data_transformation")
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)\.id\}")
 
 
@@ -33,7 +33,7 @@ def data_version(root: str | Path, dataset_id: str = "") -> str:
     """The version of a GISLR folder: its dataset id, or the content fingerprint its dataset version is tagged with."""
     if dataset_id:
         return f"dataset:{dataset_id}"
-    from pose2gloss.datasets import fingerprint
+    from pose2gloss.orchestration.datasets import fingerprint
 
     return f"content-sha256:{fingerprint(root)}"
 

@@ -8,7 +8,7 @@ way, so both give the same batches (and the same model) for the same blocks.
 
 With online augmentation (:class:`AugmentedPoints`) the training blocks are step 2's
 unaugmented landmark shards: every epoch each sequence gets a new variant of step 2's policy
-and goes through :mod:`pose2gloss.features`, so a model sees as many variants as it has epochs
+and goes through :mod:`pose2gloss.preprocessing.features`, so a model sees as many variants as it has epochs
 and nothing augmented is stored.
 """
 
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from pose2gloss.augment import AugmentConfig, augment_sequence
+from pose2gloss.data.augment import AugmentConfig, augment_sequence
 from pose2gloss.data.shards import ShardedSplit, pad_features
-from pose2gloss.features import FeatureConfig, preprocess_numpy
+from pose2gloss.preprocessing.features import FeatureConfig, preprocess_numpy
 
 
 class FeatureSource:

@@ -1,0 +1,1 @@
+"""Training: the recipe and its configuration, batches streamed from shards, augmentation and the baseline."""
