@@ -226,7 +226,7 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(Path(summary["sessions_dir"]).parent))
-    from pose2gloss.orchestration.tracking import artifact_json, artifact_local_copy, sharded_split
+    from pose2gloss.orchestration.artifacts import artifact_json, artifact_local_copy, sharded_split
 
     ids = {n["name"]: n["task_id"] for n in summary["nodes"]}
     for split in ("train", "val", "test"):
@@ -263,7 +263,7 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
     assert set(gates) == {"fp32_distribution", "fp16_distribution", "fp32_agreement", "fp16_agreement"}
     assert all(g["passed"] for g in gates.values())
     assert summary["selected_model"] == selection["model_name"]
-    # The default sample is hard enough for the decisions to mean something (data/synthetic.py):
+    # The default sample is hard enough for the decisions to mean something (data/synthetic/):
     # GISLR lands in the accuracy band, the two branches differ visibly, the HPO trials differ.
     assert metrics["model_name"] == "GISLR" and 0.75 <= metrics["test_top1"] <= 0.95
     assert trained["train_gislr"]["params"]["online_augment"]
