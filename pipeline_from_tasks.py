@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pose2gloss.orchestration import console, tracking
+from pose2gloss.orchestration import artifacts, console, tracking
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -196,14 +196,14 @@ def _keep_bundle(summary: dict[str, Any], run_dir: Path, force: bool = False, ap
 
     task_id = summary["evaluation_task_id"]
     bundle_dir = run_dir / "bundle"
-    tracking.unpack_folder_artifact(task_id, "bundle", bundle_dir)
+    artifacts.unpack_folder_artifact(task_id, "bundle", bundle_dir)
     predictions = run_dir / "test_predictions.csv"
-    tracking.link_artifact(task_id, "test_predictions", predictions)
+    artifacts.link_artifact(task_id, "test_predictions", predictions)
     if summary.get("offline") is False:  # with a server, step 7 decided and moved the production tag
-        promotion = tracking.artifact_json(task_id, "promotion")
+        promotion = artifacts.artifact_json(task_id, "promotion")
         summary["promotion"] = {**promotion, "summary": f"bundle model {promotion['model_id']} {describe(promotion)}"}
     else:
-        candidate = {**tracking.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
+        candidate = {**artifacts.artifact_json(task_id, "metrics"), "pipeline_id": summary["pipeline_id"]}
         decision = promote_locally(
             candidate, bundle_dir, run_dir.parent, test_predictions=predictions, force=force, apply=apply
         )

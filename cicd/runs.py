@@ -28,7 +28,7 @@ import pandas as pd
 
 from pose2gloss.bundle.files import PRODUCTION_POINTER, production_metrics
 from pose2gloss.evaluation.promotion import Contender, Decision, record_locally
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, registry, tracking
 from pose2gloss.orchestration.pipeline import PIPELINE_NAME
 
 PRODUCTION_TAG = "production"
@@ -147,7 +147,7 @@ class OfflineRuns:
             for key, artifact in ARTIFACTS.items():
                 node = nodes.get(STEP_OF[key])
                 if node and node["status"] == "completed" and node["task_id"]:
-                    _attach(view, key, tracking.artifact_local_copy(node["task_id"], artifact))
+                    _attach(view, key, artifacts.artifact_local_copy(node["task_id"], artifact))
         return view
 
     def production(self) -> RunView | None:
@@ -241,7 +241,7 @@ class ServerRuns:
         serves, and what step 7's own check moves); else the newest pipeline tagged production."""
         from clearml import Model, Task
 
-        found = tracking.production_bundle()
+        found = registry.production_bundle()
         if found is not None:
             evaluation = Task.get_task(task_id=Model(model_id=found[0]).task)
             if evaluation.parent:
@@ -253,7 +253,7 @@ class ServerRuns:
         """Tag the run ``production`` and take the tag off every other pipeline that has it.
 
         If step 7 published the bundle as a model, that model gets the tag too (the server
-        looks for a tagged model first), through :func:`pose2gloss.orchestration.tracking.move_production_tag`.
+        looks for a tagged model first), through :func:`pose2gloss.orchestration.registry.move_production_tag`.
         """
         task = run.extra["task"]
         moved = []
@@ -265,9 +265,9 @@ class ServerRuns:
         said = f"tagged pipeline {task.id} '{self.tag}'" + (f"; removed the tag from {moved}" if moved else "")
         evaluation = run.extra.get("evaluation_task")
         outputs = evaluation.models["output"] if evaluation is not None else []
-        bundles = [m for m in outputs if m.name == tracking.BUNDLE_MODEL]
+        bundles = [m for m in outputs if m.name == registry.BUNDLE_MODEL]
         if bundles:
-            untagged = tracking.move_production_tag(bundles[-1].id)
+            untagged = registry.move_production_tag(bundles[-1].id)
             said += f"; tagged bundle model {bundles[-1].id}" + (f", untagged {untagged}" if untagged else "")
         return said
 
@@ -275,7 +275,7 @@ class ServerRuns:
 def _why(step: Any, tail_lines: int = 8) -> str:
     """A failed step's status message and the end of its console log, as the server has them."""
     message = step.data.status_message or step.data.status_reason or ""
-    return "\n".join([message, *tracking.console_tail(step, tail_lines)]).strip()
+    return "\n".join([message, *artifacts.console_tail(step, tail_lines)]).strip()
 
 
 def _is_step(step: Any, key: str) -> bool:

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 DEFAULTS = {
     "dataset_id": "",
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "manifest.csv"
         manifest.to_csv(path, index=False)
-        tracking.upload_file(task, "manifest", path)
-    tracking.upload_json(task, "sign_map", load_sign_map(root))
-    tracking.upload_json(
+        artifacts.upload_file(task, "manifest", path)
+    artifacts.upload_json(task, "sign_map", load_sign_map(root))
+    artifacts.upload_json(
         task,
         "source",
         {
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     for split, row in summary.iterrows():
-        tracking.report_single_values(task, {f"{split}_sequences": row["sequences"]})
+        artifacts.report_single_values(task, {f"{split}_sequences": row["sequences"]})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from pose2gloss.data.augment import AugmentConfig
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 DEFAULTS = {
     "split_task_id": "",
@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("split_task_id is required (the task id of step 1)")
     if params["multiplier"] < 0:
         raise SystemExit(f"multiplier must be >= 0, got {params['multiplier']}")
-    source = tracking.artifact_json(params["split_task_id"], "source")
+    source = artifacts.artifact_json(params["split_task_id"], "source")
     root = resolve_data_root(source["dataset_id"], source["data_dir"])
-    manifest = pd.read_csv(tracking.artifact_local_copy(params["split_task_id"], "manifest"))
+    manifest = pd.read_csv(artifacts.artifact_local_copy(params["split_task_id"], "manifest"))
     config = AugmentConfig(**{k: params[k] for k in AugmentConfig().to_dict()})
-    tracking.upload_json(
+    artifacts.upload_json(
         task, "augment_policy", {"multiplier": params["multiplier"], "seed": params["seed"], **config.to_dict()}
     )
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                 pool=pool,
                 in_flight=2 * params["workers"],
             )
-            index = tracking.upload_split(
+            index = artifacts.upload_split(
                 task,
                 f"{split}_points",
                 functools.partial(write_split, blocks, tmp, split, params["shard_size"]),
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{split}: {index['sequences']} sequences, {frames} frames, {len(index['shards'])} shards", flush=True
             )
-            tracking.report_single_values(task, {f"{split}_sequences": index["sequences"]})
+            artifacts.report_single_values(task, {f"{split}_sequences": index["sequences"]})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import functools
 import sys
 import tempfile
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 DEFAULTS = {"augment_task_id": "", "max_len": 64, "motion": True, "chunk": 256, "shard_size": 1024}
 
@@ -27,18 +27,18 @@ def main(argv: list[str] | None = None) -> None:
     if not params["augment_task_id"]:
         raise SystemExit("augment_task_id is required (the task id of step 2)")
     config = FeatureConfig(max_len=params["max_len"], motion=params["motion"])
-    tracking.upload_json(task, "feature_config", config.to_dict())
+    artifacts.upload_json(task, "feature_config", config.to_dict())
     with tempfile.TemporaryDirectory() as tmp:
         for split in ("train", "val", "test"):
-            points = tracking.sharded_split(params["augment_task_id"], f"{split}_points")
+            points = artifacts.sharded_split(params["augment_task_id"], f"{split}_points")
             stats = FeatureStatistics(config)
             blocks = prefetched(feature_blocks(points, config, stats, chunk=params["chunk"]), depth=2)
-            tracking.upload_split(
+            artifacts.upload_split(
                 task,
                 f"{split}_features",
                 functools.partial(write_split, blocks, tmp, split, params["shard_size"]),
             )
-            tracking.report_scalars(task, f"features/{split}", stats.result())
+            artifacts.report_scalars(task, f"features/{split}", stats.result())
             print(split, stats.result(), flush=True)
 
 

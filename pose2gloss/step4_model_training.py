@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, registry, tracking
 from pose2gloss.training.config import TrainConfig, all_model_parameters
 
 DEFAULTS = {
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     task.add_tags([name])
     model_params = {k: params[k] for k in MODELS[name].defaults}
     config = TrainConfig(**{k: params[k] for k in TrainConfig().to_dict()})
-    num_classes = len(tracking.artifact_json(params["split_task_id"], "sign_map"))
-    features = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
+    num_classes = len(artifacts.artifact_json(params["split_task_id"], "sign_map"))
+    features = FeatureConfig(**artifacts.artifact_json(params["transform_task_id"], "feature_config"))
     if params["online_augment"]:
         if not params["augment_task_id"]:
             raise SystemExit("online_augment needs augment_task_id (the task id of step 2)")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         epochs_run = len(result.history["loss"])
         for objective in OBJECTIVES:
             logger.report_scalar(objective, objective, result.metrics[objective], epochs_run)
-        tracking.report_single_values(task, result.metrics)
+        artifacts.report_single_values(task, result.metrics)
         model_dir = save_trained(
             Path(tmp) / "model",
             result.model,
@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> None:
             metrics=result.metrics,
         )
         if not task.is_offline():
-            tracking.publish_output_model(task, model_dir / WEIGHTS_FILE, name)
-        tracking.upload_moving(task, "model", model_dir / WEIGHTS_FILE)
-        tracking.upload_moving(task, "model_card", model_dir / CARD_FILE)
-        tracking.upload_json(
+            registry.publish_output_model(task, model_dir / WEIGHTS_FILE, name)
+        artifacts.upload_moving(task, "model", model_dir / WEIGHTS_FILE)
+        artifacts.upload_moving(task, "model_card", model_dir / CARD_FILE)
+        artifacts.upload_json(
             task, "metrics", {"task_id": task.id, "model_name": name, "params": params, **result.metrics}
         )
     print(f"{name}: {result.metrics}", flush=True)
@@ -125,7 +125,7 @@ def _features(transform_task_id: str, split: str, config, limit: int = 0, seed: 
     """Step 3's feature shards of ``split``, streamed; ``limit`` > 0 takes a seeded random subset."""
     from pose2gloss.training.batches import ShardFeatures, subset
 
-    shards = tracking.sharded_split(transform_task_id, f"{split}_features")
+    shards = artifacts.sharded_split(transform_task_id, f"{split}_features")
     return ShardFeatures(shards, config.max_len, config.n_features, keep=subset(len(shards), limit, seed))
 
 
@@ -134,9 +134,9 @@ def _augmented(augment_task_id: str, config, limit: int = 0, seed: int = 0):
     from pose2gloss.data.augment import AugmentConfig
     from pose2gloss.training.batches import AugmentedPoints, subset
 
-    policy = tracking.artifact_json(augment_task_id, "augment_policy")
+    policy = artifacts.artifact_json(augment_task_id, "augment_policy")
     augment = AugmentConfig(**{k: policy[k] for k in AugmentConfig().to_dict()})
-    shards = tracking.sharded_split(augment_task_id, "train_points")
+    shards = artifacts.sharded_split(augment_task_id, "train_points")
     return AugmentedPoints(shards, config, augment, seed=policy["seed"], keep=subset(len(shards), limit, seed))
 
 

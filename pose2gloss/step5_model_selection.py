@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 DEFAULTS = {"training_task_ids": "", "transform_task_id": ""}
 
@@ -28,17 +28,17 @@ def main(argv: list[str] | None = None) -> None:
     task_ids = [t.strip() for t in str(params["training_task_ids"]).split(",") if t.strip()]
     if not task_ids or not params["transform_task_id"]:
         raise SystemExit("training_task_ids (comma-separated) and transform_task_id are required")
-    config = FeatureConfig(**tracking.artifact_json(params["transform_task_id"], "feature_config"))
+    config = FeatureConfig(**artifacts.artifact_json(params["transform_task_id"], "feature_config"))
     val_data = ShardFeatures(
-        tracking.sharded_split(params["transform_task_id"], "val_features"), config.max_len, config.n_features
+        artifacts.sharded_split(params["transform_task_id"], "val_features"), config.max_len, config.n_features
     )
     train_data = ShardFeatures(
-        tracking.sharded_split(params["transform_task_id"], "train_features"), config.max_len, config.n_features
+        artifacts.sharded_split(params["transform_task_id"], "train_features"), config.max_len, config.n_features
     )
     candidates = []
     for task_id in task_ids:
-        model, card = tracking.trained_model(task_id)
-        trained = tracking.artifact_json(task_id, "metrics")
+        model, card = artifacts.trained_model(task_id)
+        trained = artifacts.artifact_json(task_id, "metrics")
         metrics = evaluate_model(model, val_data, prefix="val_")
         candidates.append(
             {"task_id": task_id, "model_name": card["model_name"], "params": trained["params"], **metrics}
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     columns = ("model_name", "task_id", "val_accuracy", "val_top5", "val_loss")
     table = pd.DataFrame([{k: c.get(k) for k in columns} for c in [*candidates, reference]])
     task.get_logger().report_table("Selection", "validation", table_plot=table)
-    tracking.report_single_values(task, {"best_val_accuracy": best["val_accuracy"]})
-    tracking.report_single_values(task, {"baseline_val_accuracy": reference["val_accuracy"]})
-    tracking.upload_json(task, "selection", {**best, "candidates": candidates, "baseline": reference})
+    artifacts.report_single_values(task, {"best_val_accuracy": best["val_accuracy"]})
+    artifacts.report_single_values(task, {"baseline_val_accuracy": reference["val_accuracy"]})
+    artifacts.upload_json(task, "selection", {**best, "candidates": candidates, "baseline": reference})
     print(f"selected {best['model_name']} ({best['task_id']}) with val top-1 {best['val_accuracy']:.4f}", flush=True)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 DEFAULTS = {
     "selection_task_id": "",
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not params["selection_task_id"]:
         raise SystemExit("selection_task_id is required (the task id of step 5)")
-    selection = tracking.artifact_json(params["selection_task_id"], "selection")
+    selection = artifacts.artifact_json(params["selection_task_id"], "selection")
     selection = {k: v for k, v in selection.items() if k != "candidates"}
     model_name = selection["model_name"]
     print(f"optimising {model_name} from task {selection['task_id']}", flush=True)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     verdict = hpo_verdict(selection, trials)
     for record in trials:
         if "val_accuracy" in record:
-            tracking.report_scalars(
+            artifacts.report_scalars(
                 task,
                 "trials",
                 {k: record[k] for k in ("val_accuracy", "val_loss")},
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         "trials": trials,
         "search_space": [d.__dict__ for d in hpo.search_space(model_name)],
     }
-    tracking.upload_json(task, "hpo_result", result)
+    artifacts.upload_json(task, "hpo_result", result)
     print(f"HPO ({mode}): {verdict['trials_finished']} trials finished, {verdict['trials_failed']} failed", flush=True)
     failure = hpo.failed_study_report(trials)
     if failure:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, registry, tracking
 
 DEFAULTS = {
     "hpo_task_id": "",
@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     missing = [k for k, v in params.items() if not v and k not in ("promote", "apply_promotion")]
     if missing:
         raise SystemExit(f"required parameters missing: {missing}")
-    verdict = tracking.artifact_json(params["hpo_task_id"], "hpo_result")
-    sign_map = tracking.artifact_json(params["split_task_id"], "sign_map")
+    verdict = artifacts.artifact_json(params["hpo_task_id"], "hpo_result")
+    sign_map = artifacts.artifact_json(params["split_task_id"], "sign_map")
     names = {i: s for s, i in sign_map.items()}
-    model, card = tracking.trained_model(verdict["best_task_id"])
+    model, card = artifacts.trained_model(verdict["best_task_id"])
     features = FeatureConfig(**card["features"])
-    test_points = tracking.sharded_split(params["augment_task_id"], "test_points")
-    source = tracking.artifact_json(params["split_task_id"], "source")
-    manifest = pd.read_csv(tracking.artifact_local_copy(params["split_task_id"], "manifest"))
+    test_points = artifacts.sharded_split(params["augment_task_id"], "test_points")
+    source = artifacts.artifact_json(params["split_task_id"], "source")
+    manifest = pd.read_csv(artifacts.artifact_local_copy(params["split_task_id"], "manifest"))
     test_set = identify_test_set(manifest, source.get("dataset_id", ""))
 
     def keras_scores(block) -> np.ndarray:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:  # per-sequence, for McNemar's test against production
         table_path = Path(tmp) / "test_predictions.csv"
         table.to_csv(table_path, index=False)
-        tracking.upload_moving(task, "test_predictions", table_path)
+        artifacts.upload_moving(task, "test_predictions", table_path)
     classes = sorted(per_class)
     logger = task.get_logger()
     logger.report_matplotlib_figure(
@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         "test",
         table_plot=pd.DataFrame({"sign": [names[c] for c in classes], "accuracy": [per_class[c] for c in classes]}),
     )
-    tracking.report_scalars(task, "test", {"top1": metrics["top1"], "top5": metrics["top5"]})
-    tracking.report_single_values(task, {"test_top1": metrics["top1"], "test_top5": metrics["top5"]})
+    artifacts.report_scalars(task, "test", {"top1": metrics["top1"], "top5": metrics["top5"]})
+    artifacts.report_single_values(task, {"test_top1": metrics["top1"], "test_top5": metrics["top5"]})
 
-    for block in tracking.sharded_split(params["augment_task_id"], "train_points"):  # the drift reference
+    for block in artifacts.sharded_split(params["augment_task_id"], "train_points"):  # the drift reference
         reference.add_block(block)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,16 +140,16 @@ def main(argv: list[str] | None = None) -> None:
                 **tflite_agreement(tflite_scores[label], scores),
                 "bytes": (bundle_dir / name).stat().st_size,
             }
-            tracking.report_single_values(task, {f"tflite_{label}_{k}": v for k, v in exported[label].items()})
+            artifacts.report_single_values(task, {f"tflite_{label}_{k}": v for k, v in exported[label].items()})
         print(f"TFLite vs Keras on {len(y_test)} test sequences: {exported}", flush=True)
         gates = export_gates(scores, tflite_scores["fp32"], tflite_scores["fp16"])
         for gate in gates:
             print(f"gate {gate.name}: {'passed' if gate.passed else 'FAILED'} - {gate.reason}", flush=True)
-        tracking.upload_json(task, "export_gates", {gate.name: gate.to_dict() for gate in gates})
+        artifacts.upload_json(task, "export_gates", {gate.name: gate.to_dict() for gate in gates})
         if not all(gate.passed for gate in gates):
             row_ids = dict(enumerate(table["sequence_id"].tolist()))
             raise SystemExit(f"exported model not published:\n{failed_gates_message(gates, row_ids)}")
-        tracking.upload_file(task, "bundle", bundle_dir)
+        artifacts.upload_file(task, "bundle", bundle_dir)
 
     report = {
         "test_top1": metrics["top1"],
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         "tflite": exported,
         "export_gates": {gate.name: gate.reason for gate in gates},
     }
-    tracking.upload_json(task, "metrics", report)
+    artifacts.upload_json(task, "metrics", report)
     print(f"test top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} ({card['model_name']})", flush=True)
     if not task.is_offline():
         _publish_and_promote(task, report, force=params["promote"], apply=params["apply_promotion"])
@@ -181,17 +181,17 @@ def _publish_and_promote(task, report: dict, *, force: bool, apply: bool = True)
     from pose2gloss.evaluation.promotion import Contender, decide, describe
 
     record = {k: v for k, v in report.items() if k != "per_class_accuracy"}
-    model_id = tracking.publish_bundle(task, tracking.artifact_local_copy(task.id, "bundle"), record)
-    current = tracking.production_bundle()
+    model_id = registry.publish_bundle(task, artifacts.artifact_local_copy(task.id, "bundle"), record)
+    current = registry.production_bundle()
     decision = decide(
         Contender.from_record(record, name=model_id),
         Contender.from_record(current[1], name=current[0]) if current else None,
         force=force,
     )
     applied = apply and decision.promote
-    untagged = tracking.move_production_tag(model_id) if applied else []
+    untagged = registry.move_production_tag(model_id) if applied else []
     record = {**decision.to_dict(), "applied": applied, "model_id": model_id, "untagged": untagged}
-    tracking.upload_json(task, "promotion", record)
+    artifacts.upload_json(task, "promotion", record)
     print(f"bundle model {model_id}: {describe(record)}", flush=True)
 
 

@@ -33,7 +33,8 @@ from pose2gloss.bundle.files import (
     read_bundle,
 )
 from pose2gloss.bundle.tflite import TFLiteClassifier
-from pose2gloss.orchestration.tracking import BUNDLE_MODEL, server_configured
+from pose2gloss.orchestration.registry import BUNDLE_MODEL
+from pose2gloss.orchestration.tracking import server_configured
 from serving.settings import Settings
 
 log = logging.getLogger("uvicorn.error.pose2gloss")  # shown with uvicorn's own log lines
@@ -198,7 +199,7 @@ def load_from_clearml(settings: Settings) -> ServedModel:
 def find_bundle_model(model_class: Any, task_class: Any, tag: str, project: str | None) -> Any:
     """The newest published model named ``pose2gloss-bundle`` tagged ``tag`` in ``project`` or its subprojects.
 
-    Step 7 publishes it (``pose2gloss.orchestration.tracking.publish_bundle``) and promotion moves the tag.
+    Step 7 publishes it (``pose2gloss.orchestration.registry.publish_bundle``) and promotion moves the tag.
 
     ``Model.query_models(project_name=...)`` matches one project exactly, and cannot even name the
     hidden ``<project>/.pipelines/<pipeline>`` projects where pipeline steps publish their models.

@@ -19,7 +19,7 @@ from cicd.github import GitHub, GitHubError
 from cicd.runs import OfflineRuns, RunNotFound, RunView
 from pose2gloss.bundle.files import production_metrics, record_production
 from pose2gloss.evaluation.promotion import TestSet
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import registry
 from tests.fake_github import FakeGitHub
 
 SAME = TestSet("index-sha256:d1", "a" * 64, 6)
@@ -574,7 +574,7 @@ def clearml_server(monkeypatch, tmp_path):
 
     FakeTask.tasks, FakeTask.queries = [], []
     monkeypatch.setattr(clearml, "Task", FakeTask)
-    monkeypatch.setattr(tracking, "production_bundle", lambda: None)  # no bundle model tagged yet
+    monkeypatch.setattr(registry, "production_bundle", lambda: None)  # no bundle model tagged yet
     return pipeline
 
 
@@ -588,7 +588,7 @@ def test_server_gate_moves_the_production_tag_to_a_better_run_of_the_commit(clea
     ]
     monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())
     tagged_models = []
-    monkeypatch.setattr(tracking, "move_production_tag", lambda model_id: tagged_models.append(model_id) or ["m0"])
+    monkeypatch.setattr(registry, "move_production_tag", lambda model_id: tagged_models.append(model_id) or ["m0"])
     assert production_tagging.main(["--commit", "2222bbbb"]) == production_tagging.PROMOTED
     out = capsys.readouterr().out
     assert "[at_least_as_good]" in out and "candidate alone right on 3" in out
@@ -621,7 +621,7 @@ def test_server_production_is_the_pipeline_of_the_bundle_model_tagged_production
 
     FakeTask.tasks = [*clearml_server("old", "1111", 0.9, tags=["production"]), *clearml_server("served", "2222", 0.6)]
     models = {"m-served": "served-eval"}  # the bundle model step 7 of 'served' published, and its task
-    monkeypatch.setattr(tracking, "production_bundle", lambda: ("m-served", {"test_top1": 0.6}))
+    monkeypatch.setattr(registry, "production_bundle", lambda: ("m-served", {"test_top1": 0.6}))
     monkeypatch.setattr(clearml, "Model", lambda model_id: type("M", (), {"task": models[model_id]})())
     assert ServerRuns().production().pipeline_id == "served"  # not the stale pipeline tag on 'old'
     monkeypatch.setattr(production_tagging, "source", lambda offline, runs_dir: ServerRuns())

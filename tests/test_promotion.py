@@ -198,7 +198,7 @@ def test_promote_locally_updates_the_record_only_when_promoted(tmp_path):
 
 @pytest.fixture
 def evaluation_artifacts(tmp_path, monkeypatch):
-    """Step 7's artifacts of fake runs, served where the pipeline reads them (the tracking boundary)."""
+    """Step 7's artifacts of fake runs, served where the pipeline reads them (orchestration/artifacts.py)."""
     runs: dict[str, dict[str, Path]] = {}
 
     def add(task_id: str, top1: float, test_set: TestSet) -> dict[str, Path]:
@@ -215,10 +215,10 @@ def evaluation_artifacts(tmp_path, monkeypatch):
         return runs[task_id]
 
     monkeypatch.setattr(
-        pipeline_from_tasks.tracking, "artifact_local_copy", lambda task, name, extract=True: runs[task][name]
+        pipeline_from_tasks.artifacts, "artifact_local_copy", lambda task, name, extract=True: runs[task][name]
     )
     monkeypatch.setattr(
-        pipeline_from_tasks.tracking, "artifact_json", lambda task, name: json.loads(runs[task][name].read_text())
+        pipeline_from_tasks.artifacts, "artifact_json", lambda task, name: json.loads(runs[task][name].read_text())
     )
     return add
 

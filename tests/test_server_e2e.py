@@ -261,9 +261,9 @@ def test_step1_fetches_the_index_and_sign_map_not_the_landmarks(
         repo,
         f"""
         from clearml import Task
-        from pose2gloss.orchestration import tracking
+        from pose2gloss.orchestration import artifacts
         from pose2gloss.orchestration.datasets import resolve_data_root
-        source = tracking.artifact_json("{split}", "source")
+        source = artifacts.artifact_json("{split}", "source")
         root = resolve_data_root(source["dataset_id"], "", index_only=True)
         result = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         """,
@@ -281,8 +281,8 @@ def test_reading_shards_makes_room_for_them_in_the_download_cache(
         repo,
         f"""
         from clearml import StorageManager
-        from pose2gloss.orchestration import tracking
-        splits = [tracking.sharded_split("{augment}", f"{{name}}_points") for name in ("train", "val", "test")]
+        from pose2gloss.orchestration import artifacts
+        splits = [artifacts.sharded_split("{augment}", f"{{name}}_points") for name in ("train", "val", "test")]
         result = [sum(len(s.index["shards"]) for s in splits), StorageManager.set_cache_file_limit(1)]
         """,
     )
@@ -300,15 +300,15 @@ def test_published_weights_survive_their_local_file_and_empty_tags_clear(
         import os, tempfile
         from pathlib import Path
         from clearml import Model, Task
-        from pose2gloss.orchestration import tracking
+        from pose2gloss.orchestration import registry
         task = Task.init(project_name="pose2gloss-tests", task_name="publish", output_uri=True)
         weights = Path(tempfile.mkdtemp()) / "model.weights.h5"
         weights.write_bytes(os.urandom(1 << 20))
         expected = weights.read_bytes()
-        model_id = tracking.publish_output_model(task, weights, "GISLR")
+        model_id = registry.publish_output_model(task, weights, "GISLR")
         weights.unlink()  # a step's temporary folder is gone as soon as publishing returns
         model = Model(model_id=model_id)
-        tracking.set_model_tags(model, [])
+        registry.set_model_tags(model, [])
         result = {
             "same_bytes": Path(Model(model_id=model_id).get_local_copy(raise_on_error=True)).read_bytes() == expected,
             "published": Model(model_id=model_id).published,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pose2gloss.orchestration import pipeline, tracking
+from pose2gloss.orchestration import pipeline, registry, tracking
 from pose2gloss.orchestration.pipeline import run as pipeline_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def test_output_model_is_published_with_the_weights(monkeypatch, tmp_path):
 
     monkeypatch.setattr(clearml, "OutputModel", FakeOutputModel)
     weights = tmp_path / "model.weights.h5"
-    assert tracking.publish_output_model("task", weights, "GISLR") == "model-1"
+    assert registry.publish_output_model("task", weights, "GISLR") == "model-1"
     assert calls["init"] == {"task": "task", "framework": "Keras", "name": "pose2gloss-GISLR", "tags": ["GISLR"]}
     assert calls["weights"] == (str(weights), False, False) and calls["published"]
 

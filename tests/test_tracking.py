@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 
 
 def test_overrides_are_typed_like_defaults():
@@ -69,9 +69,9 @@ def test_file_artifacts_are_hard_linked_and_copied_only_across_file_systems(tmp_
     source = tmp_path / "store" / "test_predictions.csv"
     source.parent.mkdir()
     source.write_text("label,prediction\n1,1\n")
-    monkeypatch.setattr(tracking, "artifact_local_copy", lambda task_id, name: source)
+    monkeypatch.setattr(artifacts, "artifact_local_copy", lambda task_id, name: source)
 
-    linked = tracking.link_artifact("t", "test_predictions", tmp_path / "linked.csv")
+    linked = artifacts.link_artifact("t", "test_predictions", tmp_path / "linked.csv")
     assert linked.read_text() == source.read_text() and os.path.samefile(linked, source)
 
     def refuse(code):
@@ -80,9 +80,9 @@ def test_file_artifacts_are_hard_linked_and_copied_only_across_file_systems(tmp_
 
         return link
 
-    monkeypatch.setattr(tracking.os, "link", refuse(errno.EXDEV))
-    copied = tracking.link_artifact("t", "test_predictions", tmp_path / "copied.csv")
+    monkeypatch.setattr(artifacts.os, "link", refuse(errno.EXDEV))
+    copied = artifacts.link_artifact("t", "test_predictions", tmp_path / "copied.csv")
     assert copied.read_text() == source.read_text() and not os.path.samefile(copied, source)
-    monkeypatch.setattr(tracking.os, "link", refuse(errno.EACCES))
+    monkeypatch.setattr(artifacts.os, "link", refuse(errno.EACCES))
     with pytest.raises(PermissionError):
-        tracking.link_artifact("t", "test_predictions", tmp_path / "denied.csv")
+        artifacts.link_artifact("t", "test_predictions", tmp_path / "denied.csv")

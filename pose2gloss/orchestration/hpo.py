@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pose2gloss.orchestration.tracking import SECTION, TASK_ID_FILE_ENV, artifact_json, child_environment
+from pose2gloss.orchestration.artifacts import artifact_json
+from pose2gloss.orchestration.tracking import SECTION, TASK_ID_FILE_ENV, child_environment
 
 OBJECTIVES = (("val_loss", "min"), ("val_accuracy", "max"))
 

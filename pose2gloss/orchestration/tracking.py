@@ -1,4 +1,4 @@
-"""The ClearML boundary: task start-up, parameters, artifacts and the offline/server switch.
+"""The ClearML boundary of a step: task start-up, parameters and the offline/server switch.
 
 Every step script goes through :func:`start_step`, so they all behave the same way:
 
@@ -8,6 +8,9 @@ Every step script goes through :func:`start_step`, so they all behave the same w
   the pipeline registers the base task of each step;
 * under the pipeline (or an agent) the values connected here are replaced by the task's.
 
+What steps hand each other and report is in :mod:`pose2gloss.orchestration.artifacts`; published
+models and the production tag in :mod:`pose2gloss.orchestration.registry`.
+
 Step scripts import their heavy dependencies (TensorFlow, pandas) after :func:`start_step`, so a
 register-only run takes a second or two. The rest of the library never imports ClearML.
 """
@@ -16,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import errno
-import json
 import os
-import shutil
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pose2gloss.orchestration import artifacts
 from pose2gloss.orchestration.resources import peak_rss_bytes
 
 PROJECT = "pose2gloss"
@@ -128,6 +129,15 @@ def _argparse_type(default: Any):
     return convert
 
 
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
 def start_step(
     task_name: str,
     defaults: Mapping[str, Any],
@@ -165,7 +175,7 @@ def start_step(
         sys.exit(0)
     _close_on_signal(task)
     # Runs before ClearML's own exit hook (registered earlier), so the value is still sent.
-    atexit.register(lambda: report_single_values(task, {PEAK_RSS_VALUE: peak_rss_bytes() / 2**20}))
+    atexit.register(lambda: artifacts.report_single_values(task, {PEAK_RSS_VALUE: peak_rss_bytes() / 2**20}))
     return task, coerce_like(defaults, params)
 
 
@@ -253,227 +263,3 @@ def on_agent(task) -> bool:
     from clearml import Task
 
     return not task.is_offline() and not Task.running_locally()
-
-
-def upload_json(task, name: str, payload: Mapping[str, Any]) -> None:
-    task.upload_artifact(name, artifact_object=dict(payload), wait_on_upload=True)
-
-
-def upload_file(task, name: str, path: str | Path) -> None:
-    task.upload_artifact(name, artifact_object=Path(path), wait_on_upload=True)
-
-
-def upload_moving(task, name: str, path: str | Path) -> None:
-    """Upload a file and delete the local one: a step's output never stays twice on its disk."""
-    upload_file(task, name, path)
-    Path(path).unlink()
-
-
-def upload_split(task, name: str, write: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    """Upload a sharded split as it is written: each shard as ``<name>/<file stem>``, the index as ``name``.
-
-    ``write(on_shard=...)`` writes the split, calling ``on_shard`` with every finished shard file.
-    A shard uploads in the background while the next one is written, so at most two are on disk.
-    """
-    from pose2gloss.data.background import SerialBackground
-
-    with SerialBackground(pending=1) as uploads:
-        index = write(on_shard=lambda path: uploads.submit(upload_moving, task, f"{name}/{path.stem}", path))
-    upload_json(task, name, index)
-    return index
-
-
-def sharded_split(task_id: str, name: str):
-    """A split uploaded by :func:`upload_split`; each shard is fetched (offline: found) when read."""
-    from clearml import Task
-
-    from pose2gloss.data.shards import ShardedSplit
-
-    source = Task.get_task(task_id=task_id)
-    index = artifact_json(task_id, name, source)
-    keep_in_cache(len(index["shards"]))
-    return ShardedSplit(index, lambda file: artifact_local_copy(task_id, f"{name}/{Path(file).stem}", source))
-
-
-# ClearML's download cache keeps its newest 100 files by default: fewer than the shards one
-# training run reads every epoch at GISLR size, which would be downloaded again each epoch.
-DEFAULT_CACHE_FILES = 100
-_cached_shards = 0
-
-
-def keep_in_cache(shards: int) -> int:
-    """Make room in the download cache for ``shards`` more files this process reads; returns the limit."""
-    global _cached_shards
-    from clearml import StorageManager
-
-    _cached_shards += shards
-    return StorageManager.set_cache_file_limit(DEFAULT_CACHE_FILES + _cached_shards)
-
-
-def trained_model(task_id: str):
-    """The Keras model a training task uploaded (``model`` weights + ``model_card``) and its card."""
-    from clearml import Task
-
-    from pose2gloss.training.train import load_model_files
-
-    source = Task.get_task(task_id=task_id)
-    return load_model_files(artifact_local_copy(task_id, "model", source), artifact_json(task_id, "model_card", source))
-
-
-def artifact_local_copy(task_id: str, name: str, source=None, extract: bool = True) -> Path:
-    """Local path of an artifact of another task (downloaded or, offline, in the run folder).
-
-    A folder artifact is a zip; ``extract=False`` gives the zip itself instead of a copy unpacked
-    in ClearML's cache (offline, the zip is already on this disk).
-    """
-    from clearml import Task
-
-    source = source or Task.get_task(task_id=task_id)
-    if name not in source.artifacts:
-        raise KeyError(f"task {task_id} has no artifact '{name}' (has {sorted(source.artifacts)})")
-    local = source.artifacts[name].get_local_copy(extract_archive=extract)
-    if local is None:
-        raise FileNotFoundError(f"artifact '{name}' of task {task_id} could not be fetched")
-    return Path(local)
-
-
-def link_artifact(task_id: str, name: str, destination: Path) -> Path:
-    """Put a file artifact at ``destination`` as a hard link (a copy only across file systems)."""
-    source = artifact_local_copy(task_id, name)
-    destination.unlink(missing_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError as err:
-        if err.errno != errno.EXDEV:  # only a link to another file system is impossible by nature
-            raise
-        shutil.copyfile(source, destination)
-    return destination
-
-
-def unpack_folder_artifact(task_id: str, name: str, destination: Path) -> Path:
-    """Unpack a folder artifact straight into ``destination``: one unpacked copy, where it is used."""
-    shutil.unpack_archive(artifact_local_copy(task_id, name, extract=False), destination, format="zip")
-    return destination
-
-
-def artifact_json(task_id: str, name: str, source=None) -> dict[str, Any]:
-    path = artifact_local_copy(task_id, name, source)
-    return json.loads(path.read_text())
-
-
-def reported_value(task_id: str, name: str) -> float | None:
-    """A single value a task reported (server)."""
-    from clearml import Task
-
-    return Task.get_task(task_id=task_id).get_reported_single_value(name)
-
-
-def console_tail(task, lines: int, reports: int = 10) -> list[str]:
-    """The last ``lines`` lines a task printed, as the server has them, without library chatter."""
-    from pose2gloss.orchestration.console import is_chatter
-
-    printed = task.get_reported_console_output(number_of_reports=reports)
-    kept = [line for report in printed for line in report.splitlines() if line.strip() and not is_chatter(line)]
-    return kept[-lines:]
-
-
-def artifact_bytes(task_id: str) -> int:
-    """Total size of a task's artifacts as the server records them."""
-    from clearml import Task
-
-    return sum(a.size or 0 for a in Task.get_task(task_id=task_id).artifacts.values())
-
-
-def report_scalars(task, title: str, values: Mapping[str, float], iteration: int = 0) -> None:
-    logger = task.get_logger()
-    for series, value in values.items():
-        logger.report_scalar(title=title, series=series, value=float(value), iteration=iteration)
-
-
-def report_single_values(task, values: Mapping[str, float]) -> None:
-    logger = task.get_logger()
-    for name, value in values.items():
-        logger.report_single_value(name, float(value))
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def publish_output_model(task, weights_path: str | Path, model_name: str) -> str:
-    """Register the weights as a published ClearML model of ``task`` (server only)."""
-    from clearml import OutputModel
-
-    model = OutputModel(task=task, framework="Keras", name=f"{PROJECT}-{model_name}", tags=[model_name])
-    # Synchronous: the weights file is a step's temporary output and may be gone once this returns.
-    model.update_weights(weights_filename=str(weights_path), auto_delete_file=False, async_enable=False)
-    model.publish()
-    return model.id
-
-
-BUNDLE_MODEL = f"{PROJECT}-bundle"  # the model the server loads: step 7's whole bundle folder
-PRODUCTION_TAG = "production"
-
-
-def publish_bundle(task, bundle_dir: str | Path, record: Mapping[str, Any]) -> str:
-    """Upload step 7's bundle folder as the published model ``pose2gloss-bundle`` and return its id.
-
-    Synchronous (``async_enable=False``): the bundle lives in a temporary folder. The model's
-    record (test metrics and test-set identity) is its task's ``metrics`` artifact, read back by
-    :func:`production_bundle`; the comment is for people (the SDK prefixes its own text to it).
-    """
-    from clearml import OutputModel
-
-    model = OutputModel(
-        task=task,
-        name=BUNDLE_MODEL,
-        framework="TensorFlow_Lite",
-        tags=[str(record.get("model_name", ""))],
-        comment=f"{record.get('model_name', '')} bundle, test top-1 {record.get('test_top1')}",
-    )
-    model.update_weights_package(weights_path=str(bundle_dir), async_enable=False, auto_delete_file=False)
-    model.publish()
-    return model.id
-
-
-RECORD_ARTIFACT = "metrics"  # step 7's report: the bundle model's record
-
-
-def production_bundle() -> tuple[str, dict[str, Any]] | None:
-    """The published bundle model tagged ``production`` and its record, if there is one.
-
-    Searched in every project: a pipeline's steps, and so their models, live in
-    ``pose2gloss/.pipelines/<name>``, which a ``project_name`` filter would miss. The record is
-    the ``metrics`` artifact of the task that published the model (step 7).
-    """
-    from clearml import Model
-
-    found = Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG], only_published=True, max_results=1)
-    if not found:
-        return None
-    record = artifact_json(found[0].task, RECORD_ARTIFACT)
-    return found[0].id, {k: v for k, v in record.items() if k != "per_class_accuracy"}
-
-
-def move_production_tag(model_id: str) -> list[str]:
-    """Tag ``model_id`` ``production`` and take the tag off every other bundle model; returns those ids."""
-    from clearml import Model
-
-    moved = []
-    for other in Model.query_models(model_name=BUNDLE_MODEL, tags=[PRODUCTION_TAG]):
-        if other.id != model_id:
-            set_model_tags(other, [t for t in other.tags if t != PRODUCTION_TAG])
-            moved.append(other.id)
-    target = Model(model_id=model_id)
-    set_model_tags(target, sorted({*target.tags, PRODUCTION_TAG}))
-    return moved
-
-
-def set_model_tags(model, tags: list[str]) -> None:
-    """Replace a model's tags, an empty list included (the SDK's ``Model.tags = []`` keeps the old ones)."""
-    model._get_base_model().edit(tags=list(tags))

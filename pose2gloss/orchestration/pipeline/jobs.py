@@ -16,7 +16,7 @@ from typing import Any
 from clearml import Task
 from clearml.automation.job import ClearmlJob, LocalClearmlJob
 
-from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration import artifacts, tracking
 from pose2gloss.orchestration.console import is_chatter
 from pose2gloss.orchestration.resources import wait_with_usage
 
@@ -182,7 +182,7 @@ class ServerStepJob(ClearmlJob):
             return f"its agent stopped responding: the server force-stopped task {self.task.id} ({message})"
         reason = self.task.data.status_reason if self.task.data else ""
         said = f"task {self.task.id} {status}: {message or reason or 'no message'}"
-        lines = tracking.console_tail(self.task, tail_lines)
+        lines = artifacts.console_tail(self.task, tail_lines)
         return said + ("\n" + "\n".join(lines) if lines else "")
 
     def duration(self) -> float | None:

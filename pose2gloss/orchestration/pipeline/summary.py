@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pose2gloss.orchestration import tracking
+from pose2gloss.orchestration.artifacts import artifact_bytes, artifact_json, reported_value
 from pose2gloss.orchestration.resources import Stored, stored_offline
 
 PEAK_RSS_VALUE = tracking.PEAK_RSS_VALUE
@@ -58,7 +59,7 @@ def _read_artifacts(run: PipelineRun) -> dict[str, dict[str, Any]]:
         if node.name not in _KEY_METRICS or not node.task_id or node.status not in ("completed", "failed"):
             continue
         try:
-            artifacts[node.name] = tracking.artifact_json(node.task_id, _KEY_METRICS[node.name][0])
+            artifacts[node.name] = artifact_json(node.task_id, _KEY_METRICS[node.name][0])
         except (KeyError, FileNotFoundError, ValueError):
             if node.status == "completed":
                 raise
@@ -259,9 +260,9 @@ def _costs(node: NodeResult, offline: bool, artifact: Mapping[str, Any]) -> dict
         peak = node.peak_rss_bytes
         stored = sum((stored_offline(t, tracking.offline_sessions_dir()) for t in task_ids), Stored())
     else:  # the steps report their own peak and their artifacts' sizes are on the server
-        reported = tracking.reported_value(node.task_id, PEAK_RSS_VALUE)
+        reported = reported_value(node.task_id, PEAK_RSS_VALUE)
         peak = None if reported is None else int(reported * 2**20)
-        stored = Stored(sum(tracking.artifact_bytes(t) for t in task_ids))
+        stored = Stored(sum(artifact_bytes(t) for t in task_ids))
     costs["peak_rss_mb"] = None if peak is None else round(peak / 2**20, 1)
     costs["stored_mb"] = round(stored.data_bytes / 2**20, 2)
     costs["model_mb"] = round(stored.model_bytes / 2**20, 2)
