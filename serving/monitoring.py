@@ -1,4 +1,8 @@
-"""Input drift in the server: request profiles into a rolling window, compared with the bundle's reference.
+"""What the server reports about itself: Prometheus metrics and input drift.
+
+``Metrics`` are the server's own counters and histograms, ``instrument`` adds the HTTP ones
+(prometheus-fastapi-instrumentator) and ``GET /metrics``; both share the app's registry with
+:class:`InputMonitor`, which profiles the inputs.
 
 Each request adds one profile row (see :mod:`pose2gloss.monitor.profile`; never the landmarks)
 and a few histogram observations (tens of microseconds); the comparison (PSI,
@@ -19,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Histogram
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from pose2gloss.monitor.drift import DriftMonitor
 from pose2gloss.monitor.profile import FEATURE_NAMES, INPUT_GROUPS, raw_profile, read_reference
@@ -31,6 +38,58 @@ log = logging.getLogger("uvicorn.error.pose2gloss")
 _COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _LEFT, _RIGHT, _NONE = (_COLUMN[name] for name in ("left_hand_missing", "right_hand_missing", "no_hand"))
 SHARE_BUCKETS = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+
+
+class Metrics:
+    """The server's own metrics, next to the HTTP ones of prometheus-fastapi-instrumentator."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.inference = Histogram(
+            "pose2gloss_inference_seconds",
+            "Time in the TFLite interpreter per sequence",
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.decode = Histogram(
+            "pose2gloss_decode_seconds",
+            "Time to turn a request body into landmark arrays",
+            ["format"],
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.predictions = Counter(
+            "pose2gloss_predictions", "Top-1 predictions per gloss", ["gloss"], registry=registry
+        )
+        self.rejected = Counter(
+            "pose2gloss_rejected_requests", "Requests refused with a 4xx, by reason", ["reason"], registry=registry
+        )
+        self.ready = Gauge(
+            "pose2gloss_ready",
+            "1 when a model is loaded and served, 0 when not (GET /ready says why)",
+            registry=registry,
+        )
+        self.model = Gauge(
+            "pose2gloss_model_info",
+            "The served model (value 1)",
+            ["model_id", "source"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+
+
+def instrument(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Measure every HTTP request and serve the registry at ``GET /metrics``.
+
+    Call it after the routers are included: ``/metrics`` is added to the app, last in the schema,
+    and the instrumentation middleware wraps every other one.
+    """
+    Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry).instrument(
+        app,
+        latency_highr_buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        latency_lowr_buckets=(0.01, 0.1, 1),
+    ).expose(
+        app, include_in_schema=True, tags=["probes"], summary="Prometheus metrics", response_class=PlainTextResponse
+    )
 
 
 class InputMonitor:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from serving.decode import Limits
+
 ENV_PREFIX = "POSE2GLOSS_"
 
 
@@ -40,6 +42,11 @@ class Settings:
     host: str = "127.0.0.1"  # for `python serving/pose2gloss.py`
     port: int = 8000
     workers: int = 1
+
+    @property
+    def limits(self) -> Limits:
+        """The bounds every request body is checked against (and the schema documents)."""
+        return Limits(self.max_frames, self.max_batch, self.max_abs_coord, self.max_body_bytes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
