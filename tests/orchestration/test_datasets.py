@@ -13,7 +13,7 @@ from pose2gloss.data.split import check_participants, make_manifest, split_by_se
 from pose2gloss.data.synthetic import generate_sample
 from pose2gloss.orchestration import datasets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

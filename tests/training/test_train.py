@@ -4,7 +4,7 @@ import pytest
 from pose2gloss.preprocessing.features import FeatureConfig
 from pose2gloss.training.config import TrainConfig
 from pose2gloss.training.train import evaluate_model, load_trained, save_trained, train
-from tests.test_models import SHAPE, tiny_batch
+from tests.training.test_registry import SHAPE, tiny_batch
 
 SMALL = {"dim": 32, "num_blocks": 1, "conv1d_dropout": 0.0, "last_dropout": 0.0}
 

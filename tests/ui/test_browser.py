@@ -22,7 +22,7 @@ import pytest
 from pose2gloss.data.signs import GISLR_SIGNS
 from tests.drawn_person import signing_clip, write_video, write_y4m
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 

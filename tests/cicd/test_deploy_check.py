@@ -16,7 +16,7 @@ import pytest
 from cicd import deploy_check
 from pose2gloss.bundle.files import record_production
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

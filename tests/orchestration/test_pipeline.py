@@ -14,7 +14,7 @@ from pose2gloss.orchestration import pipeline
 from pose2gloss.orchestration.pipeline import NodeResult, PipelineRun
 from pose2gloss.orchestration.reuse import DATA_STEPS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Small enough for CI: a few epochs of small models on a tiny sample.
 FAST = [
     "--set",
@@ -312,7 +312,7 @@ def test_full_offline_pipeline(default_sample, tmp_path, monkeypatch, capsys):
         epochs = {r["iter"] for r in scalars if r.get("metric") == objective and r.get("variant") == objective}
         assert trained_epochs and epochs == trained_epochs
 
-    from tests.test_cicd import ci_scripts_on_a_real_run  # the CI scripts on this run, offline
+    from tests.cicd.test_cicd import ci_scripts_on_a_real_run  # the CI scripts on this run, offline
 
     ci_scripts_on_a_real_run(runs, summary, monkeypatch, capsys)
 

@@ -26,7 +26,7 @@ from serving.model_source import load_path
 from serving.pose2gloss import create_app
 from serving.settings import Settings
 from tests.monitor_inputs import DRIFTS, drifted, reference_of, sample_sequences, write_monitored_bundle
-from tests.test_serving import N_CLASSES, NPY, as_npy
+from tests.serving.test_pose2gloss import N_CLASSES, NPY, as_npy
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -342,7 +342,7 @@ def test_dashboard_queries_parse_and_name_only_exported_metrics(monitored_bundle
     import shutil
     import subprocess
 
-    from tests.test_monitoring_config import MONITORING
+    from tests.monitoring.test_config import MONITORING
 
     dashboard = json.loads((MONITORING / "grafana" / "dashboards" / "pose2gloss.json").read_text())
     with TestClient(create_app(Settings(drift_window=10), served=load_path(monitored_bundle, "test"))) as client:

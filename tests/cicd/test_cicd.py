@@ -460,7 +460,7 @@ def ci_scripts_on_a_real_run(runs: Path, summary: dict, monkeypatch, capsys) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARML_")}  # as a user with no server
     done = subprocess.run(
         [sys.executable, "cicd/pipeline_reports.py", "--offline", "--runs-dir", str(runs)],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
         text=True,

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.monitor.test_monitor import keras_model  # noqa: F401 - the small model fixture
 from tests.monitor_inputs import drifted, sample_sequences, write_monitored_bundle
-from tests.test_monitor import keras_model  # noqa: F401 - the small model fixture
-from tests.test_monitoring_config import MONITORING
-from tests.test_serving import NPY, _free_port, _start, _stop, as_npy
+from tests.monitoring.test_config import MONITORING
+from tests.serving.test_pose2gloss import NPY, _free_port, _start, _stop, as_npy
 
 pytestmark = pytest.mark.slow
 WINDOW = 200

@@ -28,7 +28,7 @@ from serving.pose2gloss import create_app
 from serving.settings import Settings
 from tests.gislr_files import random_sequence, sequence_frame, write_sequence
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N_CLASSES = 250
 JSON = {"content-type": "application/json"}
 NPY = {"content-type": "application/x-npy"}

@@ -16,7 +16,7 @@ import yaml
 from cicd import changes, gate, summary_outputs
 from pose2gloss.orchestration import preflight
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 SECRETS = ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY", "CLEARML_API_HOST")
 PR_JOBS = ("test-remote-runnable", "execute-pipeline", "report-pipeline-metrics", "gate")
 MERGE_JOBS = ("production-tagging", "deploy")

@@ -11,7 +11,7 @@ import pytest
 from pose2gloss.orchestration import pipeline, registry, tracking
 from pose2gloss.orchestration.pipeline import run as pipeline_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class RecordingController:
