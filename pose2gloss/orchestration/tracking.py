@@ -223,7 +223,8 @@ def task_requirements(gpu: bool, requirements_file: Path = REPO_ROOT / "requirem
 
     An agent installs what the task records, and ClearML's import scan of a step script finds
     little (steps import late) and would pin this machine's ``tensorflow-cpu``; so every pin of
-    ``requirements.txt`` is recorded, and a GPU task gets ``tensorflow[and-cuda]`` of the same version.
+    ``requirements.txt`` is recorded (the runtime's only: the tools that develop and test the project
+    are in ``requirements-dev.txt``), and a GPU task gets ``tensorflow[and-cuda]`` of the same version.
     """
     pins: dict[str, str] = {}
     for line in requirements_file.read_text().splitlines():
