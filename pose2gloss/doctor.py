@@ -17,6 +17,8 @@ from pose2gloss.orchestration.preflight import (
     check_files_server,
     check_queues,
     check_repository,
+    files_server_host,
+    files_server_warnings,
 )
 
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = check_credentials()
     if not problems:
         problems += check_files_server()
+        for warning in files_server_warnings(files_server_host(), args.gpu_queue):
+            print(f"WARNING: {warning}")
         api = ClearmlServerApi()
         problems += check_queues(
             api, cpu_queue=args.cpu_queue, gpu_queue=args.gpu_queue, controller_queue=args.controller_queue

@@ -173,6 +173,8 @@ def preflight(cpu_queue: str, gpu_queue: str, controller_queue: str, api: prefli
         api, cpu_queue=cpu_queue, gpu_queue=gpu_queue, controller_queue=controller_queue
     )
     problems += preflight_checks.check_repository()
+    for warning in preflight_checks.files_server_warnings(preflight_checks.files_server_host(), gpu_queue):
+        print(f"WARNING: {warning}", flush=True)
     if problems:
         raise PreflightError("pre-flight failed, nothing was enqueued:\n" + "\n".join(f"  - {p}" for p in problems))
 
