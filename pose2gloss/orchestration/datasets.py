@@ -16,6 +16,9 @@ DATASET_PROJECT = "pose2gloss"
 DATASET_NAME = "gislr"
 SAMPLE_DIR = Path("data/sample")
 LANDMARK_DIR = "train_landmark_files"
+# Versions whose upload finished (Dataset.finalize). Dataset.list_datasets(only_completed=True) also
+# returns "stopped" ones: a registration that was killed, or stopped by the server's watchdog, mid-upload.
+FINAL_STATUSES = ("completed", "published", "closed")
 FINGERPRINT_TAG = "content-"  # + a fingerprint of the folder: an unchanged folder reuses its version
 
 
@@ -96,15 +99,19 @@ def register_dataset(path: str | Path, name: str = DATASET_NAME, project: str = 
     """The id of a completed dataset version holding exactly ``path`` (server needed).
 
     An unchanged folder (same :func:`fingerprint`) reuses its completed version instead of
-    uploading and hashing again. The index and sign map are uploaded first, as a chunk of their
-    own. A new version has no parent: the sample and the real data never merge into one
-    lineage, and ``get_local_copy`` fetches only this folder's files.
+    uploading and hashing again; a version whose upload never finished is uploaded anew. The
+    index and sign map are uploaded first, as a chunk of their own. A new version has no parent:
+    the sample and the real data never merge into one lineage, and ``get_local_copy`` fetches
+    only this folder's files.
     """
     from clearml import Dataset
 
     path = local_data_root(path, generate_sample=False)
     tag = FINGERPRINT_TAG + fingerprint(path)
     for found in Dataset.list_datasets(dataset_project=project, tags=[tag], only_completed=True):
+        if found.get("status") not in FINAL_STATUSES:  # "stopped" passes only_completed: a killed upload
+            print(f"dataset {found['id']} holds {path} ({tag}) but is {found.get('status')}: not reused", flush=True)
+            continue
         print(f"dataset {found['id']} already holds {path} ({tag}): reusing it", flush=True)
         return found["id"]
     dataset = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=[tag])

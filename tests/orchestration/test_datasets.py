@@ -104,8 +104,14 @@ class FakeDataset:
 
     @classmethod
     def list_datasets(cls, **kwargs):
+        """As clearml's Dataset.list_datasets: ``only_completed`` keeps these statuses, "stopped" among them."""
         cls.calls.append(("list", kwargs))
-        return [d for d in cls.existing if set(kwargs["tags"]) <= set(d["tags"])]
+        statuses = ("stopped", "published", "completed", "closed") if kwargs.get("only_completed") else None
+        return [
+            d
+            for d in cls.existing
+            if set(kwargs["tags"]) <= set(d["tags"]) and (statuses is None or d["status"] in statuses)
+        ]
 
     @classmethod
     def create(cls, **kwargs):
@@ -144,9 +150,25 @@ def test_dataset_versions_have_no_parent_and_unchanged_folders_are_reused(tmp_pa
     tag = created["dataset_tags"][0]
     assert tag == datasets.FINGERPRINT_TAG + datasets.fingerprint(root)
 
-    FakeDataset.calls, FakeDataset.existing = [], [{"id": "old-version", "tags": [tag]}]
+    FakeDataset.calls, FakeDataset.existing = [], [{"id": "old-version", "tags": [tag], "status": "completed"}]
     assert datasets.register_dataset(root) == "old-version"
     assert [c[0] for c in FakeDataset.calls] == ["list"]
+
+
+def test_a_version_whose_upload_was_killed_is_uploaded_again_not_reused(tmp_path, monkeypatch, capsys):
+    import clearml
+
+    monkeypatch.setattr(clearml, "Dataset", FakeDataset)
+    root = generate_sample(tmp_path / "d", n_signs=2, n_participants=3, sequences_per_sign=1, seed=0)
+    tag = datasets.FINGERPRINT_TAG + datasets.fingerprint(root)
+    killed = {"id": "killed-version", "tags": [tag], "status": "stopped"}
+    FakeDataset.calls, FakeDataset.existing = [], [killed, {"id": "running", "tags": [tag], "status": "in_progress"}]
+    assert datasets.register_dataset(root) == "new-version"
+    assert [c[0] for c in FakeDataset.calls][-1] == "finalize"
+    assert "killed-version" in capsys.readouterr().out
+
+    FakeDataset.calls, FakeDataset.existing = [], [killed, {"id": "published", "tags": [tag], "status": "published"}]
+    assert datasets.register_dataset(root) == "published"
 
 
 def test_summary_marks_a_sequence_split_as_not_participant_independent():

@@ -85,6 +85,38 @@ def test_a_refused_run_registers_no_dataset(clearml_standin: StandIn, repo: Path
     assert datasets == []
 
 
+def test_a_registration_killed_mid_upload_is_uploaded_again(clearml_standin: StandIn, repo: Path, tmp_path) -> None:
+    """A version whose upload never finished is not "the" version of its folder.
+
+    ``Dataset.create`` leaves its task in progress until ``finalize``; a registration killed in
+    between is stopped (by hand, or by the server's non-responsive watchdog), and
+    ``Dataset.list_datasets(only_completed=True)`` offers "stopped" versions with the completed ones.
+    """
+    data = tmp_path / "killed"
+    outcome = query(
+        clearml_standin,
+        repo,
+        f"""
+        from clearml import Dataset, Task
+        from pose2gloss.data.synthetic import generate_sample
+        from pose2gloss.orchestration import datasets
+        root = generate_sample("{data}", n_signs=2, n_participants=2, sequences_per_sign=1, seed=5)
+        tag = datasets.FINGERPRINT_TAG + datasets.fingerprint(root)
+        killed = Dataset.create(
+            dataset_name=datasets.DATASET_NAME, dataset_project=datasets.DATASET_PROJECT, dataset_tags=[tag]
+        )
+        Task.get_task(task_id=killed.id).mark_stopped(force=True)
+        offered = Dataset.list_datasets(dataset_project=datasets.DATASET_PROJECT, tags=[tag], only_completed=True)
+        fresh = datasets.register_dataset(root)
+        again = datasets.register_dataset(root)
+        result = {{"killed": killed.id, "offered": [d["id"] for d in offered], "fresh": fresh, "again": again}}
+        """,
+    )
+    assert outcome["offered"] == [outcome["killed"]], outcome  # the SDK's "completed" includes stopped
+    assert outcome["fresh"] != outcome["killed"]
+    assert outcome["again"] == outcome["fresh"], "a finished upload of the same folder is reused"
+
+
 PR = "7"  # the second run is a pull request's: CI runs it with --no-promote and tags it
 WAIT_FOR_CONTROLLER = """
 import time
