@@ -109,8 +109,9 @@ def register_dataset(path: str | Path, name: str = DATASET_NAME, project: str = 
     path = local_data_root(path, generate_sample=False)
     tag = FINGERPRINT_TAG + fingerprint(path)
     for found in Dataset.list_datasets(dataset_project=project, tags=[tag], only_completed=True):
-        if found.get("status") not in FINAL_STATUSES:  # "stopped" passes only_completed: a killed upload
-            print(f"dataset {found['id']} holds {path} ({tag}) but is {found.get('status')}: not reused", flush=True)
+        status = str(found.get("status"))  # the API's status enum; its str is the status name
+        if status not in FINAL_STATUSES:  # "stopped" passes only_completed: a killed upload
+            print(f"dataset {found['id']} holds {path} ({tag}) but is {status}: not reused", flush=True)
             continue
         print(f"dataset {found['id']} already holds {path} ({tag}): reusing it", flush=True)
         return found["id"]

@@ -104,11 +104,14 @@ class FakeDataset:
 
     @classmethod
     def list_datasets(cls, **kwargs):
-        """As clearml's Dataset.list_datasets: ``only_completed`` keeps these statuses, "stopped" among them."""
+        """As clearml's Dataset.list_datasets: ``only_completed`` keeps these statuses, "stopped" among them,
+        and each status is the API's enum (which does not equal its name)."""
+        from clearml.backend_api.services import tasks
+
         cls.calls.append(("list", kwargs))
         statuses = ("stopped", "published", "completed", "closed") if kwargs.get("only_completed") else None
         return [
-            d
+            {**d, "status": tasks.TaskStatusEnum(d["status"])}
             for d in cls.existing
             if set(kwargs["tags"]) <= set(d["tags"]) and (statuses is None or d["status"] in statuses)
         ]

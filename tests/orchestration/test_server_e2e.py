@@ -114,7 +114,7 @@ def test_a_registration_killed_mid_upload_is_uploaded_again(clearml_standin: Sta
     )
     assert outcome["offered"] == [outcome["killed"]], outcome  # the SDK's "completed" includes stopped
     assert outcome["fresh"] != outcome["killed"]
-    assert outcome["again"] == outcome["fresh"], "a finished upload of the same folder is reused"
+    assert outcome["again"] == outcome["fresh"], f"a finished upload of the same folder is reused: {outcome}"
 
 
 PR = "7"  # the second run is a pull request's: CI runs it with --no-promote and tags it
