@@ -211,7 +211,7 @@ def files_server_warnings(host: str, gpu_queue: str) -> list[str]:
     name = urlsplit(host).hostname or ""
     try:
         address = ipaddress.ip_address(socket.gethostbyname(name)) if name else None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a host that does not resolve: check_files_server reports it as unreachable
         return []
     if address is None or not (address.is_loopback or address.is_private or address.is_link_local):
         return []
