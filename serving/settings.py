@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 from serving.decode import Limits
@@ -43,9 +44,9 @@ class Settings:
     port: int = 8000
     workers: int = 1
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
-        """The bounds every request body is checked against (and the schema documents)."""
+        """The bounds every request body is checked against (and the schema documents); built once."""
         return Limits(self.max_frames, self.max_batch, self.max_abs_coord, self.max_body_bytes)
 
     @classmethod
