@@ -192,13 +192,13 @@ def check_agent_clone(
     """
     scheme = urlsplit(url).scheme
     ssh = scheme in ("ssh", "git+ssh") or (not scheme and _SCP_LIKE.match(url) is not None)
-    if not ssh and github_repository(url) is None:
+    repository = github_repository(url)
+    if not ssh and repository is None:
         return []  # a local path or another host: agents on this machine, or a host this check cannot ask
     if has_credentials():
         return []
     if ssh:
         return [f"the origin {url} is an SSH URL and a Colab agent has no SSH key: {TOKEN_ADVICE}"]
-    repository = github_repository(url)
     seen = visibility(repository)
     if seen == "public":
         return []
