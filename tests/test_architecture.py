@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pose2gloss"
+PROJECT_ROOTS = (PACKAGE, ROOT / "serving", ROOT / "cicd", ROOT / "ui")  # the project's own Python code
 # The rooms of the ML core and the rooms each may import (besides itself).
 CORE_RULES: dict[str, set[str]] = {
     "preprocessing": set(),
@@ -52,10 +53,6 @@ def room_of(module: str) -> str | None:
     if parts[0] != "pose2gloss" or len(parts) < 2 or not (PACKAGE / parts[1]).is_dir():
         return None
     return parts[1]
-
-
-def package_modules() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.py"))
 
 
 @pytest.mark.parametrize("room", sorted(CORE_RULES))
@@ -98,8 +95,7 @@ def test_the_rules_themselves_form_no_circle() -> None:
 
 def test_no_module_imports_itself_back_in_a_circle() -> None:
     """Module-level cycles among the project's own modules (package, server, CI, UI), found by depth-first search."""
-    roots = [PACKAGE, ROOT / "serving", ROOT / "cicd", ROOT / "ui"]
-    paths = {module_name(p): p for root in roots for p in root.rglob("*.py")}
+    paths = {module_name(p): p for root in PROJECT_ROOTS for p in root.rglob("*.py")}
     graph = {
         module: {name for name in imported_modules(path) if name in paths and name != module}
         for module, path in paths.items()
@@ -126,10 +122,9 @@ def test_no_module_imports_itself_back_in_a_circle() -> None:
 
 
 def test_no_module_is_longer_than_the_house_rule() -> None:
-    roots = [PACKAGE, ROOT / "serving", ROOT / "cicd", ROOT / "ui"]
     long = {
         str(path.relative_to(ROOT)): n
-        for root in roots
+        for root in PROJECT_ROOTS
         for path in root.rglob("*.py")
         if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }

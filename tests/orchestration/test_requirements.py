@@ -10,12 +10,12 @@ target interpreter and platform rather than this machine's (3.11, this machine's
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from pose2gloss.orchestration import tracking
 
@@ -33,7 +33,7 @@ COLAB_PLATFORMS = [
 
 def normalized(name: str) -> str:
     """A distribution name as PEP 503 compares them, without extras."""
-    return re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
+    return canonicalize_name(name.split("[")[0])
 
 
 def resolve(pins: dict[str, str], python_version: str, tmp_path: Path) -> dict:
